@@ -1,0 +1,3 @@
+module github.com/privinfer/mpcache
+
+go 1.26

@@ -1,0 +1,189 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Streams is a Transport over one reliable byte stream per peer (TCP, TLS over TCP, or any
+// net.Conn). Each message is framed as a 4-byte little-endian length and the payload. A writer
+// goroutine per peer sends queued messages, so Send never waits for the peer to read (two parties
+// exchanging large messages cannot deadlock); a reader goroutine per peer fills an unbounded
+// inbound queue.
+type Streams struct {
+	self  int
+	conns [MaxParties]net.Conn
+	out   [MaxParties]*queue
+	in    [MaxParties]*queue
+	errMu sync.Mutex
+	errs  [MaxParties]error
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+// NewStreams starts a Transport for party self over the given connections, indexed by peer
+// party. A nil entry means no link to that party.
+func NewStreams(self int, conns [MaxParties]net.Conn) *Streams {
+	s := &Streams{self: self, conns: conns}
+	for p, c := range conns {
+		if c == nil || p == self {
+			continue
+		}
+		s.out[p], s.in[p] = newQueue(), newQueue()
+		s.wg.Add(2)
+		go s.writeLoop(p)
+		go s.readLoop(p)
+	}
+	return s
+}
+
+func (s *Streams) setErr(p int, err error) {
+	s.errMu.Lock()
+	if s.errs[p] == nil {
+		s.errs[p] = err
+	}
+	s.errMu.Unlock()
+}
+
+func (s *Streams) peerErr(p int) error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.errs[p]
+}
+
+func (s *Streams) writeLoop(p int) {
+	defer s.wg.Done()
+	w := bufio.NewWriterSize(s.conns[p], 1<<16)
+	var hdr [4]byte
+	ctx := context.Background()
+	for {
+		m, err := s.out[p].pop(ctx)
+		if err != nil {
+			return
+		}
+		binary.LittleEndian.PutUint32(hdr[:], uint32(len(m)))
+		if _, err = w.Write(hdr[:]); err == nil {
+			_, err = w.Write(m)
+		}
+		if err == nil && s.out[p].empty() {
+			err = w.Flush()
+		}
+		if err != nil {
+			s.setErr(p, err)
+			s.in[p].close()
+			s.out[p].close()
+			return
+		}
+	}
+}
+
+func (s *Streams) readLoop(p int) {
+	defer s.wg.Done()
+	r := bufio.NewReaderSize(s.conns[p], 1<<16)
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = fmt.Errorf("connection closed by peer: %w", ErrClosed)
+			}
+			s.setErr(p, err)
+			s.in[p].close()
+			return
+		}
+		n := binary.LittleEndian.Uint32(hdr[:])
+		if n > MaxMessage {
+			s.setErr(p, fmt.Errorf("peer announced a %d-byte message, over the %d-byte limit", n, MaxMessage))
+			s.in[p].close()
+			return
+		}
+		m := make([]byte, n)
+		if _, err := io.ReadFull(r, m); err != nil {
+			s.setErr(p, fmt.Errorf("truncated message (%d bytes announced): %w", n, err))
+			s.in[p].close()
+			return
+		}
+		if s.in[p].push(m) != nil {
+			return
+		}
+	}
+}
+
+// Self is this endpoint's party number.
+func (s *Streams) Self() int { return s.self }
+
+// Send queues msg for party to.
+func (s *Streams) Send(ctx context.Context, to int, msg []byte) error {
+	if err := checkPeer(s.self, to); err != nil || s.out[to] == nil {
+		return &PeerError{"send", s.self, to, errNoLink(err)}
+	}
+	if len(msg) > MaxMessage {
+		return &PeerError{"send", s.self, to, errTooLarge(len(msg))}
+	}
+	if err := ctx.Err(); err != nil {
+		return &PeerError{"send", s.self, to, err}
+	}
+	if err := s.out[to].push(msg); err != nil {
+		if perr := s.peerErr(to); perr != nil {
+			err = perr
+		}
+		return &PeerError{"send", s.self, to, err}
+	}
+	return nil
+}
+
+// Recv returns the next message from party from.
+func (s *Streams) Recv(ctx context.Context, from int) ([]byte, error) {
+	if err := checkPeer(s.self, from); err != nil || s.in[from] == nil {
+		return nil, &PeerError{"recv", s.self, from, errNoLink(err)}
+	}
+	m, err := s.in[from].pop(ctx)
+	if err != nil {
+		if perr := s.peerErr(from); perr != nil && errors.Is(err, ErrClosed) {
+			err = perr
+		}
+		return nil, &PeerError{"recv", s.self, from, err}
+	}
+	return m, nil
+}
+
+// Close flushes nothing further, closes every connection and waits for the goroutines to end.
+func (s *Streams) Close() error {
+	s.once.Do(func() {
+		for p, c := range s.conns {
+			if c == nil || p == s.self {
+				continue
+			}
+			s.out[p].close()
+			s.in[p].close()
+			_ = c.SetDeadline(time.Now())
+			_ = c.Close()
+		}
+		s.wg.Wait()
+	})
+	return nil
+}
+
+// Drain waits until every queued outbound message has been written or ctx ends. Callers use it
+// before Close when the last messages matter.
+func (s *Streams) Drain(ctx context.Context) error {
+	for p := range s.out {
+		if s.out[p] == nil {
+			continue
+		}
+		for !s.out[p].empty() {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
