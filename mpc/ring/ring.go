@@ -11,7 +11,7 @@ func MatMul(c, a, b []uint64, m, k, n int) {
 	if gpu.MatMul(c, a, b, m, k, n, false) {
 		return
 	}
-	matMulGeneric(c, a, b, m, k, n)
+	matMul("MatMul", c, a, b, m, k, n, false)
 }
 
 // MatMulNT sets c = a·bᵀ mod 2^64, where a is m×k, b is n×k and c is m×n, all row-major.
@@ -20,37 +20,5 @@ func MatMulNT(c, a, b []uint64, m, k, n int) {
 	if gpu.MatMul(c, a, b, m, k, n, true) {
 		return
 	}
-	matMulNTGeneric(c, a, b, m, k, n)
-}
-
-func matMulGeneric(c, a, b []uint64, m, k, n int) {
-	c = c[:m*n]
-	clear(c)
-	for i := 0; i < m; i++ {
-		ci := c[i*n : i*n+n]
-		ai := a[i*k : i*k+k]
-		for p, av := range ai {
-			if av == 0 {
-				continue
-			}
-			bp := b[p*n : p*n+n]
-			for j := range ci {
-				ci[j] += av * bp[j]
-			}
-		}
-	}
-}
-
-func matMulNTGeneric(c, a, b []uint64, m, k, n int) {
-	for i := 0; i < m; i++ {
-		ai := a[i*k : i*k+k]
-		for j := 0; j < n; j++ {
-			bj := b[j*k : j*k+k]
-			var s uint64
-			for p := range ai {
-				s += ai[p] * bj[p]
-			}
-			c[i*n+j] = s
-		}
-	}
+	matMul("MatMulNT", c, a, b, m, k, n, true)
 }

@@ -1,0 +1,353 @@
+package mpc
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/privinfer/mpcache/mpc/prg"
+	"github.com/privinfer/mpcache/mpc/transport"
+)
+
+// Protocol names a secret-sharing backend.
+type Protocol string
+
+const (
+	// TwoPC: parties P0 and P1 hold additive shares; party 2 is a dealer that only sends
+	// correlated randomness and never sees a share of data.
+	TwoPC Protocol = "2pc"
+	// ThreePC: parties P0, P1 and P2 hold replicated shares (honest majority, no dealer).
+	ThreePC Protocol = "3pc"
+)
+
+// Dealer is the party number of the 2pc dealer.
+const Dealer = 2
+
+// ParseProtocol accepts "2pc" or "3pc".
+func ParseProtocol(s string) (Protocol, error) {
+	switch Protocol(s) {
+	case TwoPC, ThreePC:
+		return Protocol(s), nil
+	}
+	return "", fmt.Errorf("mpc: unknown protocol %q (want 2pc or 3pc)", s)
+}
+
+// Parties is the number of processes the protocol runs on (the 2pc dealer included).
+func (p Protocol) Parties() int { return 3 }
+
+// Config sets an engine's parameters. The zero value means the defaults.
+type Config struct {
+	Frac    uint          // fixed-point fractional bits (default 16; at most 30)
+	Timeout time.Duration // deadline of every receive (default 2 minutes)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Frac == 0 {
+		c.Frac = 16
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 2 * time.Minute
+	}
+	return c
+}
+
+// Engine is one party's view of a secure computation over Z_2^64. Every party (and the 2pc
+// dealer) runs the same sequence of calls with the same shapes (SPMD, in lockstep); no call
+// branches on secret data. All operations work on whole tensors so that independent elements
+// share communication rounds.
+//
+// Costs below are per element and per party: "rounds" are online rounds, bytes are online bytes
+// sent, and "offline" bytes are dealer material (2pc) or material P2 deals to P0 and P1 (3pc).
+type Engine interface {
+	// Protocol is the backend, Party this endpoint's number (0, 1, 2), Frac the fixed-point
+	// fractional bits.
+	Protocol() Protocol
+	Party() int
+	Frac() uint
+	// IsDealer reports whether this endpoint is the 2pc dealer, which computes on shapes only.
+	IsDealer() bool
+	// Meter counts this party's traffic per label.
+	Meter() *Meter
+	// Context is the engine's context: cancelling it aborts every pending receive.
+	Context() context.Context
+
+	// Input secret-shares x, known to party owner; other parties pass nil for x and the shape
+	// in shape. 2pc: 0 rounds, 0 bytes. 3pc: 1 round, the owner sends 16 bytes.
+	Input(owner int, x *Tensor, shape []int) (*Share, error)
+	// Open reveals x to every computing party (the dealer gets zeros). 1 round, 8 bytes.
+	Open(x *Share) (*Tensor, error)
+	// OpenTo reveals x to party to only; the others get nil. 1 round, 8 bytes from one party.
+	OpenTo(to int, x *Share) (*Tensor, error)
+
+	// Add, Sub and Neg are local. Add and Sub broadcast numpy-style.
+	Add(x, y *Share) (*Share, error)
+	Sub(x, y *Share) (*Share, error)
+	Neg(x *Share) (*Share, error)
+	// AddPublic adds a public tensor (broadcast to x's shape) to x; local.
+	AddPublic(x *Share, t *Tensor) (*Share, error)
+	// MulPublic multiplies x element-wise by a public ring tensor (broadcast); local, no
+	// truncation: follow with Trunc when t is fixed point.
+	MulPublic(x *Share, t *Tensor) (*Share, error)
+	// MatMulPublic computes x·t for a public t (k×n) over x's last axis; local, no truncation.
+	MatMulPublic(x *Share, t *Tensor) (*Share, error)
+
+	// Mul is the element-wise ring product (broadcast), without truncation. 1 round.
+	// 2pc: 16 bytes, offline 8. 3pc: 8 bytes.
+	Mul(x, y *Share) (*Share, error)
+	// MulTrunc is Mul followed by truncation by Frac bits, fused where the backend allows.
+	// 2 rounds. 2pc: 24 bytes, offline 24. 3pc: 16 bytes, offline 16.
+	MulTrunc(x, y *Share) (*Share, error)
+	// MatMul is the batched ring matrix product x·y over the last two axes; batch axes
+	// broadcast (a rank-2 y applies to every batch of x). 1 round. 2pc: opens both operands
+	// (8 bytes per input element) unless one carries a fixed mask; 3pc: 8 bytes per output.
+	MatMul(x, y *Share) (*Share, error)
+	// MatMulTrunc is MatMul followed by truncation by Frac bits. 2 rounds.
+	MatMulTrunc(x, y *Share) (*Share, error)
+	// Trunc divides by 2^bits (arithmetic shift) with an error of at most one unit in the last
+	// place, never failing catastrophically, for |x| < 2^62. 2pc: 1 round, 8 bytes, offline 16.
+	// 3pc: 2 rounds, 16 bytes, offline 16.
+	Trunc(x *Share, bits uint) (*Share, error)
+	// Fix prepares x as a repeated matrix-product operand (a weight, or rows of a KV cache):
+	// in 2pc it opens x - M once for a fresh mask M, so later products with x open only the
+	// other operand. 2pc: 1 round, 8 bytes, offline 0. 3pc: no-op.
+	Fix(x *Share) (*Share, error)
+
+	// LTZ returns shares of the bit x < 0 (the sign bit) as ring elements 0/1. 8 rounds.
+	LTZ(x *Share) (*Share, error)
+	// Select returns c·a + (1-c)·b for shared bits c (ring 0/1). 1 round (one Mul).
+	Select(c, a, b *Share) (*Share, error)
+}
+
+// New sets up party self's engine of protocol p over t: it exchanges fresh PRG seeds (drawn
+// with crypto/rand) with the other parties. ctx bounds the engine's lifetime.
+func New(ctx context.Context, p Protocol, t transport.Transport, cfg Config) (Engine, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Frac > 30 {
+		return nil, fmt.Errorf("mpc: %d fractional bits is too many (at most 30)", cfg.Frac)
+	}
+	self := t.Self()
+	if self < 0 || self > 2 {
+		return nil, fmt.Errorf("mpc: party %d is not 0, 1 or 2", self)
+	}
+	e := &engine{proto: p, party: self, cfg: cfg, t: t, meter: NewMeter(), ctx: ctx}
+	var err error
+	switch p {
+	case TwoPC:
+		err = e.setup2pc()
+	case ThreePC:
+		err = e.setup3pc()
+	default:
+		return nil, fmt.Errorf("mpc: unknown protocol %q", p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mpc: %s setup of party %d: %w", p, self, err)
+	}
+	return e, nil
+}
+
+// engine implements Engine for both backends; each communicating primitive switches on the
+// protocol, and the 2pc dealer's material generation sits next to the code that consumes it.
+type engine struct {
+	proto  Protocol
+	party  int
+	cfg    Config
+	t      transport.Transport
+	meter  *Meter
+	ctx    context.Context
+	dealer bool
+
+	// 2pc: peer is the P0–P1 stream (inputs). 3pc: zero-sharing and input streams of k_i, k_{i+1}.
+	peer *prg.PRG
+	// deal[j] is the stream shared with the party that deals to this one; at a dealer (2pc
+	// dealer, or P2 in 3pc) deal[0] and deal[1] are its streams with P0 and P1.
+	dealStream [2]*prg.PRG
+	// 3pc replicated streams: own = F(k_i), next = F(k_{i+1}), by purpose.
+	zero, input, ot [2]*prg.PRG
+}
+
+func (e *engine) Protocol() Protocol       { return e.proto }
+func (e *engine) Party() int               { return e.party }
+func (e *engine) Frac() uint               { return e.cfg.Frac }
+func (e *engine) IsDealer() bool           { return e.dealer }
+func (e *engine) Meter() *Meter            { return e.meter }
+func (e *engine) Context() context.Context { return e.ctx }
+
+// setup2pc: the dealer sends P0 and P1 one seed each for material; P0 sends P1 the input seed.
+func (e *engine) setup2pc() error {
+	switch e.party {
+	case Dealer:
+		e.dealer = true
+		for j := 0; j < 2; j++ {
+			s, err := prg.NewSeed()
+			if err != nil {
+				return err
+			}
+			if err := e.send(j, s[:], true); err != nil {
+				return err
+			}
+			e.dealStream[j] = prg.New(s.Derive("deal"))
+		}
+	case 0, 1:
+		b, err := e.recv(Dealer, true)
+		if err != nil {
+			return err
+		}
+		ds, err := seedFrom(b)
+		if err != nil {
+			return fmt.Errorf("dealer seed: %w", err)
+		}
+		e.dealStream[0] = prg.New(ds.Derive("deal"))
+		var ps prg.Seed
+		if e.party == 0 {
+			if ps, err = prg.NewSeed(); err != nil {
+				return err
+			}
+			if err := e.send(1, ps[:], false); err != nil {
+				return err
+			}
+		} else {
+			b, err := e.recv(0, false)
+			if err != nil {
+				return err
+			}
+			if ps, err = seedFrom(b); err != nil {
+				return fmt.Errorf("P0's seed: %w", err)
+			}
+		}
+		e.peer = prg.New(ps.Derive("input"))
+	}
+	return nil
+}
+
+// setup3pc: party i draws k_i and sends it to party i-1, so party i holds k_i and k_{i+1}.
+func (e *engine) setup3pc() error {
+	own, err := prg.NewSeed()
+	if err != nil {
+		return err
+	}
+	prev, next := (e.party+2)%3, (e.party+1)%3
+	if err := e.send(prev, own[:], false); err != nil {
+		return err
+	}
+	b, err := e.recv(next, false)
+	if err != nil {
+		return err
+	}
+	nxt, err := seedFrom(b)
+	if err != nil {
+		return fmt.Errorf("seed of party %d: %w", next, err)
+	}
+	keys := [2]prg.Seed{own, nxt}
+	for j, k := range keys {
+		e.zero[j] = prg.New(k.Derive("zero"))
+		e.input[j] = prg.New(k.Derive("input"))
+		e.ot[j] = prg.New(k.Derive("ot"))
+	}
+	// P2 deals to P0 (shared key k_0, P2's next) and P1 (shared key k_2, P2's own).
+	switch e.party {
+	case 0:
+		e.dealStream[0] = prg.New(own.Derive("deal"))
+	case 1:
+		e.dealStream[0] = prg.New(nxt.Derive("deal"))
+	case 2:
+		e.dealer = false
+		e.dealStream[0] = prg.New(nxt.Derive("deal"))
+		e.dealStream[1] = prg.New(own.Derive("deal"))
+	}
+	return nil
+}
+
+func seedFrom(b []byte) (prg.Seed, error) {
+	var s prg.Seed
+	if len(b) != len(s) {
+		return s, fmt.Errorf("got %d bytes, want %d", len(b), len(s))
+	}
+	copy(s[:], b)
+	return s, nil
+}
+
+// send transmits msg to party to, charging it online or offline.
+func (e *engine) send(to int, msg []byte, offline bool) error {
+	n := int64(len(msg))
+	if err := e.t.Send(e.ctx, to, msg); err != nil {
+		return err
+	}
+	e.meter.count(func(s *Stat) {
+		if offline {
+			s.OfflineSent += n
+		} else {
+			s.OnlineSent += n
+		}
+	})
+	return nil
+}
+
+// recv waits (up to the configured timeout) for the next message from party from.
+func (e *engine) recv(from int, offline bool) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
+	defer cancel()
+	b, err := e.t.Recv(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	n := int64(len(b))
+	e.meter.count(func(s *Stat) {
+		if offline {
+			s.OfflineRecv += n
+		} else {
+			s.OnlineRecv += n
+		}
+	})
+	return b, nil
+}
+
+// msg is one outgoing message of a round.
+type msg struct {
+	to   int
+	data []byte
+}
+
+// round sends every message, then receives one message from each party in from, checking its
+// length against want (bytes). It counts one round.
+func (e *engine) round(op string, out []msg, from []int, want []int) ([][]byte, error) {
+	for _, m := range out {
+		if err := e.send(m.to, m.data, false); err != nil {
+			return nil, fmt.Errorf("mpc: %s: %w", op, err)
+		}
+	}
+	in := make([][]byte, len(from))
+	for i, p := range from {
+		b, err := e.recv(p, false)
+		if err != nil {
+			return nil, fmt.Errorf("mpc: %s: %w", op, err)
+		}
+		if len(b) != want[i] {
+			return nil, fmt.Errorf("mpc: %s: party %d sent %d bytes, want %d", op, p, len(b), want[i])
+		}
+		in[i] = b
+	}
+	if len(out) > 0 || len(from) > 0 {
+		e.meter.count(func(s *Stat) { s.Rounds++ })
+	}
+	return in, nil
+}
+
+// recvMaterial receives dealt material of n ring elements from party from.
+func (e *engine) recvMaterial(op string, from, n int) ([]uint64, error) {
+	b, err := e.recv(from, true)
+	if err != nil {
+		return nil, fmt.Errorf("mpc: %s material: %w", op, err)
+	}
+	if len(b) != 8*n {
+		return nil, fmt.Errorf("mpc: %s material: party %d sent %d bytes, want %d", op, from, len(b), 8*n)
+	}
+	return bytesToU64s(b), nil
+}
+
+// sendMaterial sends dealt material to party to, charged as offline traffic.
+func (e *engine) sendMaterial(op string, to int, xs ...[]uint64) error {
+	if err := e.send(to, u64sToBytes(xs...), true); err != nil {
+		return fmt.Errorf("mpc: %s material: %w", op, err)
+	}
+	return nil
+}

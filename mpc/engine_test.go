@@ -1,0 +1,523 @@
+package mpc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/mpctest"
+	"github.com/privinfer/mpcache/mpc/prg"
+	"github.com/privinfer/mpcache/mpc/transport"
+)
+
+var protocols = []mpc.Protocol{mpc.TwoPC, mpc.ThreePC}
+
+type netCase struct {
+	name string
+	nw   mpctest.Network
+}
+
+func networks(t *testing.T) []netCase {
+	nws := []netCase{{"memory", mpctest.Memory}}
+	if !testing.Short() {
+		nws = append(nws, netCase{"loopback", mpctest.Loopback})
+	}
+	return nws
+}
+
+// split shares a public tensor the way the client does, with a fixed test seed.
+func split(t testing.TB, p mpc.Protocol, x *mpc.Tensor) []*mpc.Share {
+	t.Helper()
+	var seed prg.Seed
+	copy(seed[:], "test seed split!")
+	s, err := mpc.SplitWith(p, x, prg.New(seed.Derive(fmt.Sprint(x.Shape, len(x.Data)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func randRing(r *rand.Rand, n int, bits uint) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		v := int64(r.Uint64() >> (64 - bits))
+		v -= 1 << (bits - 1)
+		out[i] = uint64(v)
+	}
+	return out
+}
+
+func TestOpenInput(t *testing.T) {
+	for _, p := range protocols {
+		for _, nw := range networks(t) {
+			t.Run(string(p)+"/"+nw.name, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(1, 2))
+				x := &mpc.Tensor{Shape: []int{3, 5}, Data: randRing(r, 15, 64)}
+				xs := split(t, p, x)
+				type out struct{ all, to0, in *mpc.Tensor }
+				res := mpctest.Run(t, p, nw.nw, mpc.Config{}, func(e mpc.Engine) (out, error) {
+					var o out
+					var err error
+					if o.all, err = e.Open(xs[e.Party()]); err != nil {
+						return o, err
+					}
+					if o.to0, err = e.OpenTo(0, xs[e.Party()]); err != nil {
+						return o, err
+					}
+					var own *mpc.Tensor
+					if e.Party() == 1 {
+						own = x
+					}
+					s, err := e.Input(1, own, x.Shape)
+					if err != nil {
+						return o, err
+					}
+					o.in, err = e.Open(s)
+					return o, err
+				})
+				for i := 0; i < 2; i++ {
+					if !slices.Equal(res[i].all.Data, x.Data) || !slices.Equal(res[i].in.Data, x.Data) {
+						t.Fatalf("party %d opened a wrong value", i)
+					}
+				}
+				if !slices.Equal(res[0].to0.Data, x.Data) || res[1].to0 != nil || res[2].to0 != nil {
+					t.Fatalf("open to P0 delivered to the wrong parties")
+				}
+				if p == mpc.ThreePC && !slices.Equal(res[2].all.Data, x.Data) {
+					t.Fatalf("P2 opened a wrong value")
+				}
+			})
+		}
+	}
+}
+
+func TestLinear(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(string(p), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(3, 4))
+			x := &mpc.Tensor{Shape: []int{2, 3, 4}, Data: randRing(r, 24, 64)}
+			y := &mpc.Tensor{Shape: []int{3, 1}, Data: randRing(r, 3, 64)}
+			pub := &mpc.Tensor{Shape: []int{4}, Data: randRing(r, 4, 64)}
+			w := &mpc.Tensor{Shape: []int{4, 2}, Data: randRing(r, 8, 64)}
+			xs, ys := split(t, p, x), split(t, p, y)
+			res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) ([]*mpc.Share, error) {
+				a, b := xs[e.Party()], ys[e.Party()]
+				add, err := e.Add(a, b)
+				if err != nil {
+					return nil, err
+				}
+				sub, _ := e.Sub(a, b)
+				neg, _ := e.Neg(a)
+				ap, err := e.AddPublic(a, pub)
+				if err != nil {
+					return nil, err
+				}
+				mp, _ := e.MulPublic(a, pub)
+				mm, err := e.MatMulPublic(a, w)
+				if err != nil {
+					return nil, err
+				}
+				return []*mpc.Share{add, sub, neg, ap, mp, mm}, nil
+			})
+			got := func(k int) []uint64 {
+				return mpctest.Reveal(t, p, []*mpc.Share{res[0][k], res[1][k], res[2][k]}).Data
+			}
+			for i := 0; i < 24; i++ {
+				j := i / 4 % 3
+				if got(0)[i] != x.Data[i]+y.Data[j] || got(1)[i] != x.Data[i]-y.Data[j] || got(2)[i] != -x.Data[i] {
+					t.Fatalf("add/sub/neg wrong at %d", i)
+				}
+				if got(3)[i] != x.Data[i]+pub.Data[i%4] || got(4)[i] != x.Data[i]*pub.Data[i%4] {
+					t.Fatalf("public add/mul wrong at %d", i)
+				}
+			}
+			for row := 0; row < 6; row++ {
+				for c := 0; c < 2; c++ {
+					var s uint64
+					for k := 0; k < 4; k++ {
+						s += x.Data[row*4+k] * w.Data[k*2+c]
+					}
+					if got(5)[row*2+c] != s {
+						t.Fatalf("public matmul wrong at %d,%d", row, c)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestMulAndTrunc(t *testing.T) {
+	const frac = 16
+	for _, p := range protocols {
+		for _, nw := range networks(t) {
+			t.Run(string(p)+"/"+nw.name, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(5, 6))
+				n := 2000
+				xf, yf := make([]float64, n), make([]float64, n)
+				for i := range xf {
+					// magnitudes over many orders; products stay below 2^30 (2^62 in the ring).
+					xf[i] = (r.Float64()*2 - 1) * math.Pow(2, float64(r.IntN(15)))
+					yf[i] = (r.Float64()*2 - 1) * math.Pow(2, float64(r.IntN(15)))
+				}
+				x, _ := mpc.EncodeTensor(xf, frac)
+				y, _ := mpc.EncodeTensor(yf, frac)
+				xs, ys := split(t, p, x), split(t, p, y)
+				res := mpctest.Run(t, p, nw.nw, mpc.Config{Frac: frac}, func(e mpc.Engine) ([]*mpc.Share, error) {
+					m, err := e.Mul(xs[e.Party()], ys[e.Party()])
+					if err != nil {
+						return nil, err
+					}
+					mt, err := e.MulTrunc(xs[e.Party()], ys[e.Party()])
+					if err != nil {
+						return nil, err
+					}
+					return []*mpc.Share{m, mt}, nil
+				})
+				ring := mpctest.Reveal(t, p, []*mpc.Share{res[0][0], res[1][0], res[2][0]})
+				fx := mpctest.Reveal(t, p, []*mpc.Share{res[0][1], res[1][1], res[2][1]})
+				for i := 0; i < n; i++ {
+					if ring.Data[i] != x.Data[i]*y.Data[i] {
+						t.Fatalf("ring product wrong at %d", i)
+					}
+					want := int64(x.Data[i]*y.Data[i]) >> frac
+					if d := int64(fx.Data[i]) - want; d < 0 || d > 1 {
+						t.Fatalf("truncated product at %d: got %d want %d (+1 allowed)", i, int64(fx.Data[i]), want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestTruncRange checks truncation over its whole supported range |x| < 2^62, edges included.
+func TestTruncRange(t *testing.T) {
+	edges := []int64{0, 1, -1, 2, -2, 1<<16 - 1, -(1 << 16), 1<<62 - 1, -(1 << 62), 1<<61 + 12345, -(1<<61 + 12345), 1 << 40, -(1 << 40)}
+	r := rand.New(rand.NewPCG(7, 8))
+	vals := slices.Clone(edges)
+	for i := 0; i < 5000; i++ {
+		vals = append(vals, int64(r.Uint64()>>2)-(1<<61)*2) // uniform in [-2^62, 2^62)
+	}
+	x := &mpc.Tensor{Shape: []int{len(vals)}}
+	for _, v := range vals {
+		x.Data = append(x.Data, uint64(v))
+	}
+	for _, p := range protocols {
+		for _, bits := range []uint{1, 16, 30} {
+			t.Run(fmt.Sprintf("%s/%dbits", p, bits), func(t *testing.T) {
+				xs := split(t, p, x)
+				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
+					return e.Trunc(xs[e.Party()], bits)
+				})
+				got := mpctest.Reveal(t, p, res)
+				for i, v := range vals {
+					want := v >> bits
+					if d := int64(got.Data[i]) - want; d < 0 || d > 1 {
+						t.Fatalf("trunc(%d, %d) = %d, want %d (+1 allowed)", v, bits, int64(got.Data[i]), want)
+					}
+				}
+			})
+		}
+	}
+}
+
+func naiveMatMul(a, b []uint64, batch, m, k, n int) []uint64 {
+	c := make([]uint64, batch*m*n)
+	for q := 0; q < batch; q++ {
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				var s uint64
+				for l := 0; l < k; l++ {
+					s += a[q*m*k+i*k+l] * b[q*k*n+l*n+j]
+				}
+				c[q*m*n+i*n+j] = s
+			}
+		}
+	}
+	return c
+}
+
+func TestMatMul(t *testing.T) {
+	cases := []struct {
+		name       string
+		xs, ys     []int
+		fixX, fixY bool
+	}{
+		{"plain", []int{3, 5}, []int{5, 4}, false, false},
+		{"batched", []int{2, 3, 5}, []int{2, 5, 4}, false, false},
+		{"weight", []int{2, 3, 5}, []int{5, 4}, false, false},
+		{"broadcast-batch", []int{2, 3, 5}, []int{1, 5, 4}, false, false},
+		{"fixed-right", []int{3, 5}, []int{5, 4}, false, true},
+		{"fixed-left", []int{3, 5}, []int{5, 4}, true, false},
+		{"fixed-both", []int{2, 3, 5}, []int{2, 5, 4}, true, true},
+		{"row", []int{1, 64}, []int{64, 1}, false, true},
+	}
+	for _, p := range protocols {
+		for _, c := range cases {
+			t.Run(string(p)+"/"+c.name, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(9, 10))
+				x := &mpc.Tensor{Shape: c.xs, Data: randRing(r, mpc.Numel(c.xs), 64)}
+				y := &mpc.Tensor{Shape: c.ys, Data: randRing(r, mpc.Numel(c.ys), 64)}
+				xs, ys := split(t, p, x), split(t, p, y)
+				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
+					a, b := xs[e.Party()], ys[e.Party()]
+					var err error
+					if c.fixX {
+						if a, err = e.Fix(a); err != nil {
+							return nil, err
+						}
+					}
+					if c.fixY {
+						if b, err = e.Fix(b); err != nil {
+							return nil, err
+						}
+					}
+					// Use a fixed operand twice: the mask is reused.
+					if _, err := e.MatMul(a, b); err != nil {
+						return nil, err
+					}
+					return e.MatMul(a, b)
+				})
+				got := mpctest.Reveal(t, p, res)
+				rx, ry := len(c.xs), len(c.ys)
+				m, k, n := c.xs[rx-2], c.xs[rx-1], c.ys[ry-1]
+				batch := mpc.Numel(c.xs[:rx-2])
+				yd := y.Data
+				if mpc.Numel(c.ys[:ry-2]) != batch {
+					yd = nil
+					for q := 0; q < batch; q++ {
+						yd = append(yd, y.Data...)
+					}
+				}
+				want := naiveMatMul(x.Data, yd, batch, m, k, n)
+				if !slices.Equal(got.Data, want) {
+					t.Fatalf("matmul %v·%v wrong", c.xs, c.ys)
+				}
+			})
+		}
+	}
+}
+
+// TestFixedConcat grows a fixed operand row by row, as a KV cache does, and multiplies with it.
+func TestFixedConcat(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(string(p), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(11, 12))
+			k := &mpc.Tensor{Shape: []int{4, 3}, Data: randRing(r, 12, 64)}
+			q := &mpc.Tensor{Shape: []int{1, 3}, Data: randRing(r, 3, 64)}
+			ks, qs := split(t, p, k), split(t, p, q)
+			res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
+				var cache *mpc.Share
+				for row := 0; row < 4; row++ {
+					kr, err := mpc.Slice(ks[e.Party()], 0, row, row+1)
+					if err != nil {
+						return nil, err
+					}
+					if kr, err = e.Fix(kr); err != nil {
+						return nil, err
+					}
+					if cache == nil {
+						cache = kr
+					} else if cache, err = mpc.Concat(0, cache, kr); err != nil {
+						return nil, err
+					}
+				}
+				kt, err := mpc.Transpose(cache)
+				if err != nil {
+					return nil, err
+				}
+				if p == mpc.TwoPC && !kt.Fixed() {
+					return nil, errors.New("transposed concatenation lost its fixed mask")
+				}
+				return e.MatMul(qs[e.Party()], kt)
+			})
+			got := mpctest.Reveal(t, p, res)
+			for j := 0; j < 4; j++ {
+				var s uint64
+				for l := 0; l < 3; l++ {
+					s += q.Data[l] * k.Data[j*3+l]
+				}
+				if got.Data[j] != s {
+					t.Fatalf("score %d wrong", j)
+				}
+			}
+		})
+	}
+}
+
+func TestLTZAndSelect(t *testing.T) {
+	edges := []int64{0, 1, -1, 2, -2, math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, math.MinInt64 + 1, 1 << 62, -(1 << 62), 1 << 32, -(1 << 32), 1<<63 - 1<<20}
+	r := rand.New(rand.NewPCG(13, 14))
+	vals := slices.Clone(edges)
+	for i := 0; i < 3000; i++ {
+		vals = append(vals, int64(r.Uint64()))
+		vals = append(vals, int64(r.Uint64()>>uint(r.IntN(64))) * int64(1-2*r.IntN(2)))
+	}
+	x := &mpc.Tensor{Shape: []int{len(vals)}}
+	for _, v := range vals {
+		x.Data = append(x.Data, uint64(v))
+	}
+	a := &mpc.Tensor{Shape: x.Shape, Data: randRing(r, len(vals), 64)}
+	b := &mpc.Tensor{Shape: x.Shape, Data: randRing(r, len(vals), 64)}
+	for _, p := range protocols {
+		for _, nw := range networks(t) {
+			t.Run(string(p)+"/"+nw.name, func(t *testing.T) {
+				xs, as, bs := split(t, p, x), split(t, p, a), split(t, p, b)
+				res := mpctest.Run(t, p, nw.nw, mpc.Config{}, func(e mpc.Engine) ([]*mpc.Share, error) {
+					c, err := e.LTZ(xs[e.Party()])
+					if err != nil {
+						return nil, err
+					}
+					s, err := e.Select(c, as[e.Party()], bs[e.Party()])
+					return []*mpc.Share{c, s}, err
+				})
+				c := mpctest.Reveal(t, p, []*mpc.Share{res[0][0], res[1][0], res[2][0]})
+				s := mpctest.Reveal(t, p, []*mpc.Share{res[0][1], res[1][1], res[2][1]})
+				for i, v := range vals {
+					want := uint64(0)
+					if v < 0 {
+						want = 1
+					}
+					if c.Data[i] != want {
+						t.Fatalf("LTZ(%d) = %d, want %d", v, c.Data[i], want)
+					}
+					sel := b.Data[i]
+					if v < 0 {
+						sel = a.Data[i]
+					}
+					if s.Data[i] != sel {
+						t.Fatalf("select wrong at %d", i)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestMeterCounts asserts exact bytes and rounds per primitive from the meter.
+func TestMeterCounts(t *testing.T) {
+	const n = 1000
+	type cost struct {
+		rounds        [3]int64 // per party (a party idle in a round does not count it)
+		sent, offline [3]int64 // per party: online bytes sent, offline bytes received
+	}
+	cases := []struct {
+		name string
+		p    mpc.Protocol
+		op   func(e mpc.Engine, x *mpc.Share) error
+		want cost
+	}{
+		{"2pc/mul", mpc.TwoPC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
+			cost{[3]int64{1, 1, 0}, [3]int64{16 * n, 16 * n, 0}, [3]int64{0, 8 * n, 0}}},
+		{"3pc/mul", mpc.ThreePC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
+			cost{[3]int64{1, 1, 1}, [3]int64{8 * n, 8 * n, 8 * n}, [3]int64{}}},
+		{"2pc/trunc", mpc.TwoPC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{0, 16 * n, 0}}},
+		{"3pc/trunc", mpc.ThreePC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
+			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
+		{"3pc/multrunc", mpc.ThreePC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTrunc(x, x); return err },
+			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
+		{"2pc/ltz", mpc.TwoPC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.LTZ(x); return err },
+			cost{[3]int64{8, 8, 0}, [3]int64{184*n + n/8, 184*n + n/8, 0}, [3]int64{0, 104 * n, 0}}},
+		{"3pc/ltz", mpc.ThreePC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.LTZ(x); return err },
+			cost{[3]int64{8, 8, 8}, [3]int64{168 * n, 104 * n, 104 * n}, [3]int64{}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			x := &mpc.Tensor{Shape: []int{n}, Data: make([]uint64, n)}
+			xs := split(t, c.p, x)
+			res := mpctest.Run(t, c.p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (mpc.Stat, error) {
+				e.Meter().Reset()
+				defer e.Meter().Scope("op")()
+				err := c.op(e, xs[e.Party()])
+				return e.Meter().Under("op"), err
+			})
+			for i := 0; i < 3; i++ {
+				s := res[i]
+				if c.p == mpc.TwoPC && i == 2 {
+					if s.OnlineSent != 0 || s.Rounds != 0 {
+						t.Errorf("dealer had online traffic: %+v", s)
+					}
+					continue
+				}
+				if s.Rounds != c.want.rounds[i] || s.OnlineSent != c.want.sent[i] || s.OfflineRecv != c.want.offline[i] {
+					t.Errorf("party %d: rounds %d sent %d offline-recv %d; want %d %d %d", i, s.Rounds, s.OnlineSent, s.OfflineRecv, c.want.rounds[i], c.want.sent[i], c.want.offline[i])
+				}
+			}
+		})
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(string(p)+"/shapes", func(t *testing.T) {
+			_, err := mpctest.RunErr(p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
+				a := &mpc.Share{Shape: []int{2, 3}}
+				b := &mpc.Share{Shape: []int{4, 5}}
+				if _, err := e.MatMul(a, b); err == nil || !strings.Contains(err.Error(), "matmul") {
+					return nil, fmt.Errorf("matmul of mismatched shapes: %v", err)
+				}
+				if _, err := e.Add(a, b); err == nil {
+					return nil, errors.New("add of mismatched shapes succeeded")
+				}
+				if _, err := e.AddPublic(a, mpc.NewTensor(3, 2)); err == nil {
+					return nil, errors.New("add of mismatched public succeeded")
+				}
+				return nil, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Run(string(p)+"/peer-dies", func(t *testing.T) {
+			ctx := context.Background()
+			ts := transport.NewMemory(3).Endpoints()
+			errs := make(chan error, 3)
+			for i := 0; i < 3; i++ {
+				go func(i int) {
+					e, err := mpc.New(ctx, p, ts[i], mpc.Config{Timeout: 30 * time.Second})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if i == 1 {
+						ts[i].Close() // P1 dies after setup
+						errs <- nil
+						return
+					}
+					x := &mpc.Share{Shape: []int{10}, Own: make([]uint64, 10)}
+					if p == mpc.ThreePC {
+						x.Next = make([]uint64, 10)
+					}
+					if i == 2 && p == mpc.TwoPC {
+						x.Own = nil
+					}
+					_, err = e.Mul(x, x)
+					errs <- err
+				}(i)
+			}
+			start := time.Now()
+			var failed int
+			for i := 0; i < 3; i++ {
+				if err := <-errs; err != nil {
+					failed++
+					if !strings.Contains(err.Error(), "party") {
+						t.Errorf("error does not name the peer: %v", err)
+					}
+				}
+			}
+			if failed == 0 {
+				t.Fatal("no party noticed the dead peer")
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("took %v to notice the dead peer", time.Since(start))
+			}
+		})
+	}
+}

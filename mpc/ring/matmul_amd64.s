@@ -1,0 +1,261 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// The kernels multiply in Z_2^64 with AVX2, which has no 64×64-bit multiply. Writing
+// a = a0 + 2^32·a1 and b = b0 + 2^32·b1 (32-bit halves),
+//
+//	a·b mod 2^64 = a0·b0 + 2^32·(a0·b1 + a1·b0) mod 2^64,
+//
+// so only the low 32 bits of the cross sum matter. VPMULUDQ gives a0·b0 in full for four
+// 64-bit lanes. VPMULLD of a against b with its halves swapped, swap(b) = b1 + 2^32·b0, gives
+// a0·b1 and a1·b0 mod 2^32 in the two 32-bit halves of each lane. Each output vector keeps
+// two accumulators: lo (VPADDQ of the a0·b0 products) and x (VPADDD of the cross products,
+// two independent 32-bit sums per lane). At the end
+//
+//	c = lo + ((x.low + x.high) mod 2^32)·2^32 = lo + (x << 32) + ((x >> 32) << 32),
+//
+// which COMBINE computes. That is 2 multiplies and 2 adds per 4 multiply-adds.
+
+// COMBINE folds the cross accumulator x into lo, using t and u as scratch.
+#define COMBINE(lo, x, t, u) \
+	VPSLLQ $32, x, t; \
+	VPSRLQ $32, x, u; \
+	VPSLLQ $32, u, u; \
+	VPADDQ t, lo, lo; \
+	VPADDQ u, lo, lo
+
+// MAC6 processes one row of the 6×4 tile for one k step: Y12 = b, Y13 = swap(b),
+// the row's a element is broadcast from off(AX).
+#define MAC6(off, lo, x) \
+	VPBROADCASTQ off(AX), Y14; \
+	VPMULUDQ     Y12, Y14, Y15; \
+	VPADDQ       Y15, lo, lo; \
+	VPMULLD      Y13, Y14, Y15; \
+	VPADDD       Y15, x, x
+
+// func kern6x4(kc int, a, b, c *uint64, ldc int, acc int)
+//
+// kern6x4 computes the 6×4 tile c[r][j] (row stride ldc elements) as
+// (acc != 0 ? c[r][j] : 0) + Σ_p a[6p+r]·b[8p+j], for p < kc, where the packed b panel holds,
+// for each p, the four b values followed by their half-swapped copies.
+TEXT ·kern6x4(SB), NOSPLIT, $0-48
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $3, R8
+	LEAQ (DX)(R8*2), R9 // row 2
+	LEAQ (R9)(R8*2), R10 // row 4
+	MOVQ acc+40(FP), R11
+
+	VPXOR Y1, Y1, Y1
+	VPXOR Y3, Y3, Y3
+	VPXOR Y5, Y5, Y5
+	VPXOR Y7, Y7, Y7
+	VPXOR Y9, Y9, Y9
+	VPXOR Y11, Y11, Y11
+	TESTQ R11, R11
+	JZ    zero6
+	VMOVDQU (DX), Y0
+	VMOVDQU (DX)(R8*1), Y2
+	VMOVDQU (R9), Y4
+	VMOVDQU (R9)(R8*1), Y6
+	VMOVDQU (R10), Y8
+	VMOVDQU (R10)(R8*1), Y10
+	JMP     start6
+
+zero6:
+	VPXOR Y0, Y0, Y0
+	VPXOR Y2, Y2, Y2
+	VPXOR Y4, Y4, Y4
+	VPXOR Y6, Y6, Y6
+	VPXOR Y8, Y8, Y8
+	VPXOR Y10, Y10, Y10
+
+start6:
+	TESTQ CX, CX
+	JZ    done6
+
+loop6:
+	VMOVDQU (BX), Y12
+	VMOVDQU 32(BX), Y13
+	MAC6(0, Y0, Y1)
+	MAC6(8, Y2, Y3)
+	MAC6(16, Y4, Y5)
+	MAC6(24, Y6, Y7)
+	MAC6(32, Y8, Y9)
+	MAC6(40, Y10, Y11)
+	ADDQ $48, AX
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  loop6
+
+done6:
+	COMBINE(Y0, Y1, Y12, Y13)
+	COMBINE(Y2, Y3, Y14, Y15)
+	COMBINE(Y4, Y5, Y12, Y13)
+	COMBINE(Y6, Y7, Y14, Y15)
+	COMBINE(Y8, Y9, Y12, Y13)
+	COMBINE(Y10, Y11, Y14, Y15)
+	VMOVDQU Y0, (DX)
+	VMOVDQU Y2, (DX)(R8*1)
+	VMOVDQU Y4, (R9)
+	VMOVDQU Y6, (R9)(R8*1)
+	VMOVDQU Y8, (R10)
+	VMOVDQU Y10, (R10)(R8*1)
+	VZEROUPPER
+	RET
+
+// MACR processes one 4-column vector of a row strip: Y8 = a broadcast, Y9 = swap(a)
+// broadcast, b loaded from off(BX).
+#define MACR(off, lo, x) \
+	VMOVDQU  off(BX), Y10; \
+	VPMULUDQ Y10, Y8, Y11; \
+	VPADDQ   Y11, lo, lo; \
+	VPMULLD  Y10, Y9, Y11; \
+	VPADDD   Y11, x, x
+
+// func kernRow16(k int, a, b *uint64, ldb int, c *uint64)
+//
+// kernRow16 sets c[j] = Σ_p a[2p]·b[p·ldb+j] for j < 16 and p < k, where a holds, for each p,
+// the row element followed by its half-swapped copy, and ldb is b's row stride in elements.
+TEXT ·kernRow16(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ ldb+24(FP), R8
+	SHLQ $3, R8
+	MOVQ c+32(FP), DX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	TESTQ CX, CX
+	JZ    doneR16
+
+loopR16:
+	VPBROADCASTQ (AX), Y8
+	VPBROADCASTQ 8(AX), Y9
+	MACR(0, Y0, Y1)
+	MACR(32, Y2, Y3)
+	MACR(64, Y4, Y5)
+	MACR(96, Y6, Y7)
+	ADDQ $16, AX
+	ADDQ R8, BX
+	DECQ CX
+	JNZ  loopR16
+
+doneR16:
+	COMBINE(Y0, Y1, Y8, Y9)
+	COMBINE(Y2, Y3, Y10, Y11)
+	COMBINE(Y4, Y5, Y8, Y9)
+	COMBINE(Y6, Y7, Y10, Y11)
+	VMOVDQU Y0, (DX)
+	VMOVDQU Y2, 32(DX)
+	VMOVDQU Y4, 64(DX)
+	VMOVDQU Y6, 96(DX)
+	VZEROUPPER
+	RET
+
+// func kernRow4(k int, a, b *uint64, ldb int, c *uint64)
+//
+// kernRow4 is kernRow16 for 4 columns.
+TEXT ·kernRow4(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ ldb+24(FP), R8
+	SHLQ $3, R8
+	MOVQ c+32(FP), DX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	TESTQ CX, CX
+	JZ    doneR4
+
+loopR4:
+	VPBROADCASTQ (AX), Y8
+	VPBROADCASTQ 8(AX), Y9
+	MACR(0, Y0, Y1)
+	ADDQ $16, AX
+	ADDQ R8, BX
+	DECQ CX
+	JNZ  loopR4
+
+doneR4:
+	COMBINE(Y0, Y1, Y8, Y9)
+	VMOVDQU Y0, (DX)
+	VZEROUPPER
+	RET
+
+// MACD processes one row of b for four k values at offset SI: Y8 = a[p:p+4],
+// Y9 = swap(a[p:p+4]).
+#define MACD(row, lo, x) \
+	VMOVDQU  (row)(SI*1), Y10; \
+	VPMULUDQ Y10, Y8, Y11; \
+	VPADDQ   Y11, lo, lo; \
+	VPMULLD  Y10, Y9, Y11; \
+	VPADDD   Y11, x, x
+
+// func kernDot4(k4 int, a, as, b *uint64, ldb int, out *uint64)
+//
+// kernDot4 sets out[r] = Σ_p a[p]·b[r·ldb+p] for r < 4 and p < 4·k4, where as holds the
+// half-swapped copies of a[:4·k4] and ldb is b's row stride in elements.
+TEXT ·kernDot4(SB), NOSPLIT, $0-48
+	MOVQ k4+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ as+16(FP), DI
+	MOVQ b+24(FP), R10
+	MOVQ ldb+32(FP), R8
+	SHLQ $3, R8
+	MOVQ out+40(FP), DX
+	LEAQ (R10)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	XORQ SI, SI
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	TESTQ CX, CX
+	JZ    doneD4
+
+loopD4:
+	VMOVDQU (AX)(SI*1), Y8
+	VMOVDQU (DI)(SI*1), Y9
+	MACD(R10, Y0, Y1)
+	MACD(R11, Y2, Y3)
+	MACD(R12, Y4, Y5)
+	MACD(R13, Y6, Y7)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  loopD4
+
+doneD4:
+	COMBINE(Y0, Y1, Y8, Y9)
+	COMBINE(Y2, Y3, Y10, Y11)
+	COMBINE(Y4, Y5, Y8, Y9)
+	COMBINE(Y6, Y7, Y10, Y11)
+
+	// Horizontal sums: out = (Σ Y0, Σ Y2, Σ Y4, Σ Y6).
+	VPUNPCKLQDQ Y2, Y0, Y8  // (Y0[0], Y2[0], Y0[2], Y2[2])
+	VPUNPCKHQDQ Y2, Y0, Y9  // (Y0[1], Y2[1], Y0[3], Y2[3])
+	VPADDQ      Y9, Y8, Y8
+	VPUNPCKLQDQ Y6, Y4, Y10
+	VPUNPCKHQDQ Y6, Y4, Y11
+	VPADDQ      Y11, Y10, Y10
+	VPERM2I128  $0x20, Y10, Y8, Y0
+	VPERM2I128  $0x31, Y10, Y8, Y1
+	VPADDQ      Y1, Y0, Y0
+	VMOVDQU     Y0, (DX)
+	VZEROUPPER
+	RET

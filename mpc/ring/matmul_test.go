@@ -1,0 +1,176 @@
+package ring
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+)
+
+// refMatMul is the naive reference: c[i][j] = Σ_p a[i][p]·b'[p][j] with b' = b or bᵀ.
+func refMatMul(a, b []uint64, m, k, n int, bT bool) []uint64 {
+	c := make([]uint64, m*n)
+	for i := range m {
+		for j := range n {
+			var s uint64
+			for p := range k {
+				if bT {
+					s += a[i*k+p] * b[j*k+p]
+				} else {
+					s += a[i*k+p] * b[p*n+j]
+				}
+			}
+			c[i*n+j] = s
+		}
+	}
+	return c
+}
+
+// randRing fills n values drawn to hit the carries between the 32-bit halves: uniform
+// values, values near 0 and near 2^64, and values with all-one halves.
+func randRing(r *rand.Rand, n int) []uint64 {
+	x := make([]uint64, n)
+	for i := range x {
+		switch r.IntN(8) {
+		case 0:
+			x[i] = r.Uint64() >> 60
+		case 1:
+			x[i] = -(r.Uint64() >> 60)
+		case 2:
+			x[i] = 0xffffffff_ffffffff >> (r.IntN(2) * 32) << (r.IntN(2) * 32)
+		default:
+			x[i] = r.Uint64()
+		}
+	}
+	return x
+}
+
+// paths lists the implementations the tests compare.
+func paths() []struct {
+	name string
+	simd bool
+} {
+	ps := []struct {
+		name string
+		simd bool
+	}{{"portable", false}}
+	if hasSIMD {
+		ps = append(ps, struct {
+			name string
+			simd bool
+		}{"simd", true})
+	}
+	return ps
+}
+
+type shape struct{ m, k, n int }
+
+func testShapes(short bool) []shape {
+	dims := []int{1, 2, 3, 4, 5, 6, 7, 8, 13, 16, 17, 63, 65}
+	var s []shape
+	for _, m := range dims {
+		for _, k := range []int{0, 1, 3, 4, 7, 17, 64, 65} {
+			for _, n := range dims {
+				s = append(s, shape{m, k, n})
+			}
+		}
+	}
+	s = append(s,
+		shape{0, 5, 3}, shape{3, 5, 0}, shape{0, 0, 0},
+		shape{1, 768, 100}, shape{2, 300, 37}, shape{3, 1000, 18}, shape{7, 600, 21},
+		shape{97, 300, 103}, shape{200, 513, 9}, shape{9, 513, 200}, shape{1, 5000, 5},
+		shape{13, 1100, 29},
+	)
+	if !short {
+		s = append(s, shape{300, 700, 301}, shape{1, 2048, 1030}, shape{103, 2000, 70})
+	}
+	return s
+}
+
+// TestMatMul compares every path, with one and several workers, against refMatMul.
+func TestMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range testShapes(testing.Short()) {
+		a := randRing(r, sh.m*sh.k)
+		b := randRing(r, sh.k*sh.n)
+		for _, bT := range []bool{false, true} {
+			want := refMatMul(a, b, sh.m, sh.k, sh.n, bT)
+			for _, path := range paths() {
+				for _, workers := range []int{1, 2, 3} {
+					name := fmt.Sprintf("%dx%dx%d/T=%v/%s/w=%d", sh.m, sh.k, sh.n, bT, path.name, workers)
+					c := randRing(r, sh.m*sh.n) // garbage that must be overwritten
+					p := &product{c: c, a: a, b: b, m: sh.m, k: sh.k, n: sh.n, bT: bT}
+					if sh.m*sh.n > 0 && sh.k > 0 {
+						p.run(path.simd, workers)
+					} else if sh.k == 0 {
+						clear(c)
+					}
+					if !slices.Equal(c, want) {
+						t.Errorf("%s: mismatch", name)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPublicAPI checks MatMul and MatMulNT through the exported entry points, including
+// slices longer than needed, on the default path and with the assembly disabled.
+func TestPublicAPI(t *testing.T) {
+	defer func(v bool) { useSIMD = v }(useSIMD)
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, simd := range []bool{false, hasSIMD} {
+		useSIMD = simd
+		for _, sh := range []shape{{1, 768, 2304}, {64, 64, 64}, {1, 64, 1024}, {50, 0, 7}, {3, 9, 1}} {
+			t.Run(fmt.Sprintf("simd=%v/%dx%dx%d", simd, sh.m, sh.k, sh.n), func(t *testing.T) {
+				a := randRing(r, sh.m*sh.k+3)
+				b := randRing(r, sh.k*sh.n+5)
+				c := randRing(r, sh.m*sh.n+2)
+				tail := slices.Clone(c[sh.m*sh.n:])
+				MatMul(c, a, b, sh.m, sh.k, sh.n)
+				if want := refMatMul(a, b, sh.m, sh.k, sh.n, false); !slices.Equal(c[:sh.m*sh.n], want) {
+					t.Errorf("MatMul mismatch")
+				}
+				MatMulNT(c, a, b, sh.m, sh.k, sh.n)
+				if want := refMatMul(a, b, sh.m, sh.k, sh.n, true); !slices.Equal(c[:sh.m*sh.n], want) {
+					t.Errorf("MatMulNT mismatch")
+				}
+				if !slices.Equal(c[sh.m*sh.n:], tail) {
+					t.Errorf("wrote past m·n")
+				}
+			})
+		}
+	}
+}
+
+func TestMatMulPanicsOnShortSlices(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		c, a, b int
+	}{{"short a", 6, 5, 6}, {"short b", 6, 6, 5}, {"short c", 5, 6, 6}} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("no panic")
+				}
+			}()
+			MatMul(make([]uint64, tc.c), make([]uint64, tc.a), make([]uint64, tc.b), 2, 3, 3)
+		})
+	}
+}
+
+// TestNoASMEnv checks the documented switch.
+func TestNoASMEnv(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want bool
+	}{{"", false}, {"0", false}, {"1", true}, {"yes", true}} {
+		t.Setenv("MPC_RING_NOASM", tc.v)
+		if got := noASMEnv(); got != tc.want {
+			t.Errorf("MPC_RING_NOASM=%q: noASMEnv() = %v, want %v", tc.v, got, tc.want)
+		}
+	}
+}
+
+var _ = runtime.GOMAXPROCS
