@@ -20,9 +20,9 @@ type dealSpec struct {
 // dealt is what deal returns. At P0 and P1: rand and der are the party's parts. At the dealer:
 // r0 and r1 are both parties' random parts and full the derived values.
 type dealt struct {
-	rand, der  [][]uint64
-	r0, r1     [][]uint64
-	full       [][]uint64
+	rand, der [][]uint64
+	r0, r1    [][]uint64
+	full      [][]uint64
 }
 
 // dealsHere reports whether this party produces material (the 2pc dealer, or P2 in 3pc).

@@ -357,7 +357,7 @@ func TestLTZAndSelect(t *testing.T) {
 	vals := slices.Clone(edges)
 	for i := 0; i < 3000; i++ {
 		vals = append(vals, int64(r.Uint64()))
-		vals = append(vals, int64(r.Uint64()>>uint(r.IntN(64))) * int64(1-2*r.IntN(2)))
+		vals = append(vals, int64(r.Uint64()>>uint(r.IntN(64)))*int64(1-2*r.IntN(2)))
 	}
 	x := &mpc.Tensor{Shape: []int{len(vals)}}
 	for _, v := range vals {
