@@ -354,70 +354,24 @@ func (e *engine) trunc2(x *Share, bits uint) (*Share, error) {
 	return out, nil
 }
 
-// truncReshare is 3pc truncation of a 3-out-of-3 sharing z, dealt by P2 (2 rounds):
-// round 1 opens c = z + 2^62 + r to P0 and P1 (P0 sends z_0 + r_0 + 2^62 to P1, P1 sends
-// z_1 + r_1 to P0, P2 sends z_2 to both; r = r_0 + r_1 is unknown to P0 and P1); P0 and P1 then
-// hold additive shares y_0, y_1 of z >> bits, and round 2 makes them replicated:
-// s_0 = F(k_0), s_2 = F(k_2), s_1 = (y_0 − s_0) + (y_1 − s_2), exchanged by P0 and P1.
+// truncReshare is 3pc truncation of a 3-out-of-3 sharing z, dealt by P2: P0 and P1 learn
+// c = z + 2^62 + r and finish as in 2pc, then reshare (see openToPairAndReshare). 2 rounds.
 func (e *engine) truncReshare(op string, shape []int, z []uint64, bits uint) (*Share, error) {
-	n := len(z)
-	d, err := e.truncMaterial(op, n, bits)
+	d, err := e.truncMaterial(op, len(z), bits)
 	if err != nil {
 		return nil, err
 	}
-	out := &Share{Shape: slices.Clone(shape)}
-	draw := func(j int) []uint64 {
-		r := make([]uint64, n)
-		e.zero[j].Uint64s(r)
-		return r
-	}
-	if e.party == 2 {
-		b := u64sToBytes(z)
-		if _, err := e.round(op, []msg{{0, b}, {1, b}}, nil, nil); err != nil {
-			return nil, err
-		}
-		// s_2 from k_2 (P2's own key), s_0 from k_0 (P2's next key).
-		out.Own, out.Next = draw(0), draw(1)
-		return out, nil
-	}
-	other := 1 - e.party
-	u := make([]uint64, n)
-	for i := range u {
-		u[i] = z[i] + d.rand[0][i]
-		if e.party == 0 {
-			u[i] += truncOffset
+	if e.party != 2 {
+		for i := range z {
+			z[i] += d.rand[0][i]
+			if e.party == 0 {
+				z[i] += truncOffset
+			}
 		}
 	}
-	in, err := e.round(op, []msg{{other, u64sToBytes(u)}}, []int{other, 2}, []int{8 * n, 8 * n})
-	if err != nil {
-		return nil, err
-	}
-	uo, z2 := bytesToU64s(in[0]), bytesToU64s(in[1])
-	for i := range u {
-		u[i] += uo[i] + z2[i]
-	}
-	y := truncFinish(e.party, u, d, bits)
-	// P0 masks with s_0 = F(k_0) (its own key), P1 with s_2 = F(k_2) (its next key).
-	var s []uint64
-	if e.party == 0 {
-		s = draw(0)
-	} else {
-		s = draw(1)
-	}
-	for i := range y {
-		y[i] -= s[i]
-	}
-	in, err = e.round(op, []msg{{other, u64sToBytes(y)}}, []int{other}, []int{8 * n})
-	if err != nil {
-		return nil, err
-	}
-	s1 := sum(y, bytesToU64s(in[0]))
-	if e.party == 0 {
-		out.Own, out.Next = s, s1
-	} else {
-		out.Own, out.Next = s1, s
-	}
-	return out, nil
+	return e.openToPairAndReshare(op, shape, z, len(z), func(c []uint64) []uint64 {
+		return truncFinish(e.party, c, d, bits)
+	})
 }
 
 func (e *engine) Fix(x *Share) (*Share, error) {

@@ -116,6 +116,13 @@ type Engine interface {
 	LTZ(x *Share) (*Share, error)
 	// Select returns c·a + (1-c)·b for shared bits c (ring 0/1). 1 round (one Mul).
 	Select(c, a, b *Share) (*Share, error)
+	// OneHot maps each shared small integer idx (a plain ring integer in [0, n), not fixed
+	// point) to the shared one-hot row of length n (shape idx.Shape + [n]). The dealer (P2 in
+	// 3pc) deals a random rotation r with its one-hot vector over N = 2^ceil(log2 n); the
+	// parties open idx − r mod N, which is uniform, and rotate. idx must lie in [0, n): values in
+	// [n, N) give a zero row and others wrap modulo N. 2pc: 1 round, 8 bytes, offline 8·N. 3pc: 2 rounds, 8 + 8·n bytes (P0, P1),
+	// offline 8·N.
+	OneHot(idx *Share, n int) (*Share, error)
 }
 
 // New sets up party self's engine of protocol p over t: it exchanges fresh PRG seeds (drawn

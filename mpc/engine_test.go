@@ -521,3 +521,35 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestOneHot(t *testing.T) {
+	for _, p := range protocols {
+		for _, n := range []int{1, 5, 8, 33} {
+			t.Run(fmt.Sprintf("%s/n=%d", p, n), func(t *testing.T) {
+				idx := &mpc.Tensor{Shape: []int{2, n}}
+				for i := 0; i < 2*n; i++ {
+					idx.Data = append(idx.Data, uint64((i*7+3)%n))
+				}
+				xs := split(t, p, idx)
+				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
+					return e.OneHot(xs[e.Party()], n)
+				})
+				got := mpctest.Reveal(t, p, res)
+				if !slices.Equal(got.Shape, []int{2, n, n}) {
+					t.Fatalf("shape %v", got.Shape)
+				}
+				for i, v := range idx.Data {
+					for j := 0; j < n; j++ {
+						want := uint64(0)
+						if uint64(j) == v {
+							want = 1
+						}
+						if got.Data[i*n+j] != want {
+							t.Fatalf("onehot(%d)[%d] = %d", v, j, got.Data[i*n+j])
+						}
+					}
+				}
+			})
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 // unless the environment variable MPC_RING_NOASM is set to anything but "" or "0", which
 // forces the portable Go path, e.g. to test it or to compare the two. Both paths give
 // bit-identical results.
+var directK = 64
+
 var useSIMD = hasSIMD && !noASMEnv()
 
 func noASMEnv() bool {
@@ -33,6 +35,7 @@ const (
 	// streams b once per row (matrix-vector style) instead of copying it.
 	directRows = 3
 	strip      = 16 // columns of kernRow16
+	directKc   = 64
 
 	portableK = 256 // depth of a block in the portable path
 
@@ -259,32 +262,47 @@ func (p *product) packA(dst []uint64, ic, mc, pc, kc int) {
 	}
 }
 
-// directNN computes c[i0:i1, j0:j1] = a·b row by row without packing b: kernRow16 and
-// kernRow4 stream strips of b's columns, the last n mod 4 columns are plain Go.
+// directNN computes c[i0:i1, j0:j1] = a·b without packing b: for each block of
+// directK rows of b (kept in L2 across the rows of a), kernRow16 and kernRow4 stream strips
+// of its columns; the last n mod 4 columns are plain Go.
 func (p *product) directNN(i0, i1, j0, j1 int) {
 	buf := scratchPool.Get().(*[]uint64)
 	defer scratchPool.Put(buf)
-	ap := aligned(buf, 2*p.k)
 	k, n := p.k, p.n
+	ap := aligned(buf, 2*k*(i1-i0))
+	for i := i0; i < i1; i++ {
+		d := ap[2*k*(i-i0) : 2*k*(i-i0+1)]
+		for s, v := range p.a[i*k : i*k+k] {
+			d[2*s], d[2*s+1] = v, swap32(v)
+		}
+	}
+	j4 := j1 - (j1-j0)%tileN
+	for pc := 0; pc < k; pc += directK {
+		kc := min(directK, k-pc)
+		acc := 0
+		if pc > 0 {
+			acc = 1
+		}
+		for i := i0; i < i1; i++ {
+			ai := &ap[2*k*(i-i0)+2*pc]
+			ci := p.c[i*n : i*n+n]
+			j := j0
+			for ; j+strip <= j4; j += strip {
+				kernRow16(kc, ai, &p.b[pc*n+j], n, &ci[j], acc)
+			}
+			for ; j < j4; j += tileN {
+				kernRow4(kc, ai, &p.b[pc*n+j], n, &ci[j], acc)
+			}
+		}
+	}
 	for i := i0; i < i1; i++ {
 		ar := p.a[i*k : i*k+k]
-		for s, v := range ar {
-			ap[2*s], ap[2*s+1] = v, swap32(v)
-		}
-		ci := p.c[i*n : i*n+n]
-		j := j0
-		for ; j+strip <= j1; j += strip {
-			kernRow16(k, &ap[0], &p.b[j], n, &ci[j])
-		}
-		for ; j+tileN <= j1; j += tileN {
-			kernRow4(k, &ap[0], &p.b[j], n, &ci[j])
-		}
-		for ; j < j1; j++ {
+		for j := j4; j < j1; j++ {
 			var sum uint64
 			for s, v := range ar {
 				sum += v * p.b[s*n+j]
 			}
-			ci[j] = sum
+			p.c[i*n+j] = sum
 		}
 	}
 }

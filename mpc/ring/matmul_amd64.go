@@ -14,10 +14,10 @@ var hasSIMD = cpu.X86.HasAVX2
 func kern6x4(kc int, a, b, c *uint64, ldc int, acc int)
 
 //go:noescape
-func kernRow16(k int, a, b *uint64, ldb int, c *uint64)
+func kernRow16(k int, a, b *uint64, ldb int, c *uint64, acc int)
 
 //go:noescape
-func kernRow4(k int, a, b *uint64, ldb int, c *uint64)
+func kernRow4(k int, a, b *uint64, ldb int, c *uint64, acc int)
 
 //go:noescape
 func kernDot4(k4 int, a, as, b *uint64, ldb int, out *uint64)

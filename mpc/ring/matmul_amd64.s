@@ -117,25 +117,38 @@ done6:
 	VPMULLD  Y10, Y9, Y11; \
 	VPADDD   Y11, x, x
 
-// func kernRow16(k int, a, b *uint64, ldb int, c *uint64)
+// func kernRow16(k int, a, b *uint64, ldb int, c *uint64, acc int)
 //
-// kernRow16 sets c[j] = Σ_p a[2p]·b[p·ldb+j] for j < 16 and p < k, where a holds, for each p,
-// the row element followed by its half-swapped copy, and ldb is b's row stride in elements.
-TEXT ·kernRow16(SB), NOSPLIT, $0-40
+// kernRow16 sets c[j] = (acc != 0 ? c[j] : 0) + Σ_p a[2p]·b[p·ldb+j] for j < 16 and p < k,
+// where a holds, for each p, the row element followed by its half-swapped copy, and ldb is
+// b's row stride in elements.
+TEXT ·kernRow16(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ ldb+24(FP), R8
 	SHLQ $3, R8
 	MOVQ c+32(FP), DX
-	VPXOR Y0, Y0, Y0
+	MOVQ acc+40(FP), R9
 	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
 	VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4
 	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
 	VPXOR Y7, Y7, Y7
+	TESTQ R9, R9
+	JZ    zeroR16
+	VMOVDQU (DX), Y0
+	VMOVDQU 32(DX), Y2
+	VMOVDQU 64(DX), Y4
+	VMOVDQU 96(DX), Y6
+	JMP     startR16
+
+zeroR16:
+	VPXOR Y0, Y0, Y0
+	VPXOR Y2, Y2, Y2
+	VPXOR Y4, Y4, Y4
+	VPXOR Y6, Y6, Y6
+
+startR16:
 	TESTQ CX, CX
 	JZ    doneR16
 
@@ -163,18 +176,24 @@ doneR16:
 	VZEROUPPER
 	RET
 
-// func kernRow4(k int, a, b *uint64, ldb int, c *uint64)
+// func kernRow4(k int, a, b *uint64, ldb int, c *uint64, acc int)
 //
 // kernRow4 is kernRow16 for 4 columns.
-TEXT ·kernRow4(SB), NOSPLIT, $0-40
+TEXT ·kernRow4(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ ldb+24(FP), R8
 	SHLQ $3, R8
 	MOVQ c+32(FP), DX
+	MOVQ acc+40(FP), R9
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
+	TESTQ R9, R9
+	JZ    startR4
+	VMOVDQU (DX), Y0
+
+startR4:
 	TESTQ CX, CX
 	JZ    doneR4
 
