@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
-		"time"
+	"time"
 
 	"github.com/privinfer/mpcache/mpc"
 	"github.com/privinfer/mpcache/mpc/transport"
