@@ -25,11 +25,7 @@ type netCase struct {
 }
 
 func networks(t *testing.T) []netCase {
-	nws := []netCase{{"memory", mpctest.Memory}}
-	if !testing.Short() {
-		nws = append(nws, netCase{"loopback", mpctest.Loopback})
-	}
-	return nws
+	return []netCase{{"memory", mpctest.Memory}, {"loopback", mpctest.Loopback}}
 }
 
 // split shares a public tensor the way the client does, with a fixed test seed.
