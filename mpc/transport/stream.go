@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +28,8 @@ type Streams struct {
 	errs  [MaxParties]error
 	once  sync.Once
 	wg    sync.WaitGroup
+	// pending counts messages queued or being written, for Drain.
+	pending atomic.Int64
 }
 
 // NewStreams starts a Transport for party self over the given connections, indexed by peer
@@ -75,6 +79,7 @@ func (s *Streams) writeLoop(p int) {
 		if err == nil && s.out[p].empty() {
 			err = w.Flush()
 		}
+		s.pending.Add(-1)
 		if err != nil {
 			s.setErr(p, err)
 			s.in[p].close()
@@ -103,8 +108,8 @@ func (s *Streams) readLoop(p int) {
 			s.in[p].close()
 			return
 		}
-		m := make([]byte, n)
-		if _, err := io.ReadFull(r, m); err != nil {
+		m, err := readFrame(r, int(n))
+		if err != nil {
 			s.setErr(p, fmt.Errorf("truncated message (%d bytes announced): %w", n, err))
 			s.in[p].close()
 			return
@@ -129,7 +134,9 @@ func (s *Streams) Send(ctx context.Context, to int, msg []byte) error {
 	if err := ctx.Err(); err != nil {
 		return &PeerError{"send", s.self, to, err}
 	}
+	s.pending.Add(1)
 	if err := s.out[to].push(msg); err != nil {
+		s.pending.Add(-1)
 		if perr := s.peerErr(to); perr != nil {
 			err = perr
 		}
@@ -170,20 +177,33 @@ func (s *Streams) Close() error {
 	return nil
 }
 
-// Drain waits until every queued outbound message has been written or ctx ends. Callers use it
-// before Close when the last messages matter.
+// Drain waits until every queued outbound message has been handed to the connection (or a link
+// failed) or ctx ends. Callers use it before Close when the last messages matter.
 func (s *Streams) Drain(ctx context.Context) error {
-	for p := range s.out {
-		if s.out[p] == nil {
-			continue
-		}
-		for !s.out[p].empty() {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Millisecond):
-			}
+	for s.pending.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
 		}
 	}
 	return nil
+}
+
+// readFrame reads an n-byte payload, growing the buffer as bytes arrive so that a peer
+// announcing a huge message cannot make this party allocate memory it never sends.
+func readFrame(r io.Reader, n int) ([]byte, error) {
+	const chunk = 1 << 20
+	m := make([]byte, 0, min(n, chunk))
+	for len(m) < n {
+		k := min(n-len(m), chunk)
+		if cap(m)-len(m) < k {
+			m = slices.Grow(m, max(k, len(m)))
+		}
+		if _, err := io.ReadFull(r, m[len(m):len(m)+k]); err != nil {
+			return nil, err
+		}
+		m = m[:len(m)+k]
+	}
+	return m, nil
 }
