@@ -221,14 +221,7 @@ func (e *engine) reshare(op string, shape []int, z []uint64) (*Share, error) {
 // E = x − a and F = y − b, then z_j = E·b_j + F·a_j + c_j (+ E·F at P0).
 func (e *engine) beaverMul(x, y *Share) (*Share, error) {
 	n := x.Len()
-	d, err := e.deal(dealSpec{op: "mul", rand: []int{n, n}, derived: []int{n}, xor: []bool{false},
-		derive: func(r0, r1 [][]uint64) [][]uint64 {
-			c := make([]uint64, n)
-			for i := range c {
-				c[i] = (r0[0][i] + r1[0][i]) * (r0[1][i] + r1[1][i])
-			}
-			return [][]uint64{c}
-		}})
+	a, b, c, err := e.mat.Triple(n)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +229,6 @@ func (e *engine) beaverMul(x, y *Share) (*Share, error) {
 	if e.dealer {
 		return out, nil
 	}
-	a, b, c := d.rand[0], d.rand[1], d.der[0]
 	ef := make([]uint64, 2*n)
 	for i := 0; i < n; i++ {
 		ef[i] = x.Own[i] - a[i]
@@ -293,25 +285,11 @@ func (e *engine) Trunc(x *Share, bits uint) (*Share, error) {
 // for |x| < 2^62.
 const truncOffset = uint64(1) << 62
 
-// truncMaterial deals (r, r >> bits, MSB(r)) additively to P0 and P1.
-func (e *engine) truncMaterial(op string, n int, bits uint) (*dealt, error) {
-	return e.deal(dealSpec{op: op, rand: []int{n}, derived: []int{n, n}, xor: []bool{false, false},
-		derive: func(r0, r1 [][]uint64) [][]uint64 {
-			hi, msb := make([]uint64, n), make([]uint64, n)
-			for i := range hi {
-				r := r0[0][i] + r1[0][i]
-				hi[i], msb[i] = r>>bits, r>>63
-			}
-			return [][]uint64{hi, msb}
-		}})
-}
-
 // truncFinish computes P_j's additive share of x >> bits from the opened c = x + 2^62 + r:
 // (c >> bits) − 2^(62−bits) − (r >> bits) + MSB(r)·(1 − MSB(c))·2^(64−bits), the last term
 // correcting the wrap of c (Escudero et al., truncation with a known MSB). Error: at most one
 // unit in the last place.
-func truncFinish(party int, c []uint64, d *dealt, bits uint) []uint64 {
-	hi, msb := d.der[0], d.der[1]
+func truncFinish(party int, c, hi, msb []uint64, bits uint) []uint64 {
 	y := make([]uint64, len(c))
 	for i := range y {
 		v := -hi[i] + (1-c[i]>>63)*msb[i]<<(64-bits)
@@ -326,7 +304,7 @@ func truncFinish(party int, c []uint64, d *dealt, bits uint) []uint64 {
 // trunc2 is 2pc truncation: open c = x + 2^62 + r (1 round), finish locally.
 func (e *engine) trunc2(x *Share, bits uint) (*Share, error) {
 	n := x.Len()
-	d, err := e.truncMaterial("trunc", n, bits)
+	r, hi, msb, err := e.mat.Trunc(n, bits)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +314,7 @@ func (e *engine) trunc2(x *Share, bits uint) (*Share, error) {
 	}
 	c := make([]uint64, n)
 	for i := range c {
-		c[i] = x.Own[i] + d.rand[0][i]
+		c[i] = x.Own[i] + r[i]
 		if e.party == 0 {
 			c[i] += truncOffset
 		}
@@ -350,27 +328,27 @@ func (e *engine) trunc2(x *Share, bits uint) (*Share, error) {
 	for i := range c {
 		c[i] += o[i]
 	}
-	out.Own = truncFinish(e.party, c, d, bits)
+	out.Own = truncFinish(e.party, c, hi, msb, bits)
 	return out, nil
 }
 
 // truncReshare is 3pc truncation of a 3-out-of-3 sharing z, dealt by P2: P0 and P1 learn
 // c = z + 2^62 + r and finish as in 2pc, then reshare (see openToPairAndReshare). 2 rounds.
 func (e *engine) truncReshare(op string, shape []int, z []uint64, bits uint) (*Share, error) {
-	d, err := e.truncMaterial(op, len(z), bits)
+	r, hi, msb, err := e.mat.Trunc(len(z), bits)
 	if err != nil {
 		return nil, err
 	}
 	if e.party != 2 {
 		for i := range z {
-			z[i] += d.rand[0][i]
+			z[i] += r[i]
 			if e.party == 0 {
 				z[i] += truncOffset
 			}
 		}
 	}
 	return e.openToPairAndReshare(op, shape, z, len(z), func(c []uint64) []uint64 {
-		return truncFinish(e.party, c, d, bits)
+		return truncFinish(e.party, c, hi, msb, bits)
 	})
 }
 
@@ -379,16 +357,15 @@ func (e *engine) Fix(x *Share) (*Share, error) {
 		return x, nil
 	}
 	n := x.Len()
-	d, err := e.deal(dealSpec{op: "fix", rand: []int{n}, derive: func(r0, r1 [][]uint64) [][]uint64 { return nil }})
+	m, err := e.mat.Mask(n)
 	if err != nil {
 		return nil, err
 	}
 	out := &Share{Shape: slices.Clone(x.Shape), Own: x.Own}
 	if e.dealer {
-		out.mask = &fixedMask{m: sum(d.r0[0], d.r1[0])}
+		out.mask = &fixedMask{m: m}
 		return out, nil
 	}
-	m := d.rand[0]
 	dx := make([]uint64, n)
 	for i := range dx {
 		dx[i] = x.Own[i] - m[i]
@@ -491,35 +468,15 @@ func (e *engine) localMatMul(x, y *Share, batch, m, k, n int) []uint64 {
 // open E = X − A and F = Y − B, then Z_j = E·Y_j + A_j·F + C_j. An operand with a fixed mask
 // (see Fix) supplies its own mask and opened difference, so only the other operand is opened.
 func (e *engine) beaverMatMul(x, y *Share, batch, m, k, n int, shape []int) (*Share, error) {
-	nx, ny, nz := batch*m*k, batch*k*n, batch*m*n
-	var rand []int
-	if x.mask == nil {
-		rand = append(rand, nx)
+	nx, ny := batch*m*k, batch*k*n
+	var maskA, maskB []uint64
+	if x.mask != nil {
+		maskA = x.mask.m
 	}
-	if y.mask == nil {
-		rand = append(rand, ny)
+	if y.mask != nil {
+		maskB = y.mask.m
 	}
-	// pick returns the full masks (dealer) from the random parts or the fixed masks.
-	full := func(r0, r1 [][]uint64) (ax, by []uint64) {
-		i := 0
-		if x.mask == nil {
-			ax = sum(r0[i], r1[i])
-			i++
-		} else {
-			ax = x.mask.m
-		}
-		if y.mask == nil {
-			by = sum(r0[i], r1[i])
-		} else {
-			by = y.mask.m
-		}
-		return ax, by
-	}
-	d, err := e.deal(dealSpec{op: "matmul", rand: rand, derived: []int{nz}, xor: []bool{false},
-		derive: func(r0, r1 [][]uint64) [][]uint64 {
-			a, b := full(r0, r1)
-			return [][]uint64{batchMatMul(a, b, batch, m, k, n)}
-		}})
+	a, b, c, err := e.mat.MatrixTriple(batch, m, k, n, maskA, maskB)
 	if err != nil {
 		return nil, err
 	}
@@ -527,12 +484,9 @@ func (e *engine) beaverMatMul(x, y *Share, batch, m, k, n int, shape []int) (*Sh
 	if e.dealer {
 		return out, nil
 	}
-	var a, b, E, F []uint64
+	var E, F []uint64
 	var send []uint64
-	i := 0
 	if x.mask == nil {
-		a = d.rand[i]
-		i++
 		E = make([]uint64, nx)
 		for j := range E {
 			E[j] = x.Own[j] - a[j]
@@ -542,7 +496,6 @@ func (e *engine) beaverMatMul(x, y *Share, batch, m, k, n int, shape []int) (*Sh
 		a, E = x.mask.m, x.mask.d
 	}
 	if y.mask == nil {
-		b = d.rand[i]
 		F = make([]uint64, ny)
 		for j := range F {
 			F[j] = y.Own[j] - b[j]
@@ -571,7 +524,7 @@ func (e *engine) beaverMatMul(x, y *Share, batch, m, k, n int, shape []int) (*Sh
 			}
 		}
 	}
-	z := d.der[0]
+	z := c
 	batchMatMulAdd(z, E, y.Own, batch, m, k, n)
 	batchMatMulAdd(z, a, F, batch, m, k, n)
 	out.Own = z

@@ -80,18 +80,10 @@ func (e *engine) andB(op string, x, y bshare, n int) (bshare, error) {
 		}
 		return bshare{z, bytesToU64s(in[0])}, nil
 	}
-	d, err := e.deal(dealSpec{op: op, rand: []int{n, n}, derived: []int{n}, xor: []bool{true},
-		derive: func(r0, r1 [][]uint64) [][]uint64 {
-			c := make([]uint64, n)
-			for i := range c {
-				c[i] = (r0[0][i] ^ r1[0][i]) & (r0[1][i] ^ r1[1][i])
-			}
-			return [][]uint64{c}
-		}})
+	a, b, c, err := e.mat.ANDTriple(n)
 	if err != nil || e.dealer {
 		return bshare{}, err
 	}
-	a, b, c := d.rand[0], d.rand[1], d.der[0]
 	ef := make([]uint64, 2*n)
 	for i := 0; i < n; i++ {
 		ef[i] = x.own[i] ^ a[i]
@@ -132,18 +124,10 @@ func selectWord(c, m0, m1 uint64) uint64 { return m0&^c | m1&c }
 func (e *engine) genProp(x *Share) (g, p bshare, err error) {
 	n := x.Len()
 	if e.proto == TwoPC {
-		d, err := e.deal(dealSpec{op: "ltz", rand: []int{n}, derived: []int{n}, xor: []bool{true},
-			derive: func(r0, r1 [][]uint64) [][]uint64 {
-				z := make([]uint64, n)
-				for i := range z {
-					z[i] = r0[0][i] & r1[0][i]
-				}
-				return [][]uint64{z}
-			}})
+		u, z, err := e.mat.PrivateAND(n)
 		if err != nil || e.dealer {
 			return bshare{}, bshare{}, err
 		}
-		u, z := d.rand[0], d.der[0]
 		A := make([]uint64, n)
 		for i := range A {
 			A[i] = x.Own[i] ^ u[i]
@@ -271,18 +255,10 @@ func (e *engine) b2a(shape []int, bits bshare) (*Share, error) {
 	n := Numel(shape)
 	out := &Share{Shape: slices.Clone(shape)}
 	if e.proto == TwoPC {
-		d, err := e.deal(dealSpec{op: "b2a", rand: []int{n}, derived: []int{n}, xor: []bool{false},
-			derive: func(r0, r1 [][]uint64) [][]uint64 {
-				ra := make([]uint64, n)
-				for i := range ra {
-					ra[i] = (r0[0][i] ^ r1[0][i]) & 1
-				}
-				return [][]uint64{ra}
-			}})
+		r, ra, err := e.mat.BitPair(n)
 		if err != nil || e.dealer {
 			return out, err
 		}
-		r, ra := d.rand[0], d.der[0]
 		mine := make([]byte, (n+7)/8)
 		for i := 0; i < n; i++ {
 			mine[i/8] |= byte((bits.own[i]^r[i])&1) << (i % 8)

@@ -137,6 +137,7 @@ func New(ctx context.Context, p Protocol, t transport.Transport, cfg Config) (En
 		return nil, fmt.Errorf("mpc: party %d is not 0, 1 or 2", self)
 	}
 	e := &engine{proto: p, party: self, cfg: cfg, t: t, meter: NewMeter(), ctx: ctx}
+	e.mat = dealerMaterial{e}
 	var err error
 	switch p {
 	case TwoPC:
@@ -170,6 +171,8 @@ type engine struct {
 	dealStream [2]*prg.PRG
 	// 3pc replicated streams: own = F(k_i), next = F(k_{i+1}), by purpose.
 	zero, input, ot [2]*prg.PRG
+	// mat supplies correlated randomness to P0 and P1.
+	mat Material
 }
 
 func (e *engine) Protocol() Protocol       { return e.proto }

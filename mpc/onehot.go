@@ -15,15 +15,7 @@ func (e *engine) OneHot(idx *Share, n int) (*Share, error) {
 	shape := append(slices.Clone(idx.Shape), n)
 	// Material: r uniform mod N (additive shares; only the low bits matter) and shares of the
 	// one-hot vector of r.
-	d, err := e.deal(dealSpec{op: "onehot", rand: []int{cnt}, derived: []int{cnt * N}, xor: []bool{false},
-		derive: func(r0, r1 [][]uint64) [][]uint64 {
-			v := make([]uint64, cnt*N)
-			for i := 0; i < cnt; i++ {
-				r := (r0[0][i] + r1[0][i]) & uint64(N-1)
-				v[i*N+int(r)] = 1
-			}
-			return [][]uint64{v}
-		}})
+	r, oh, err := e.mat.OneHotPair(cnt, N)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +29,7 @@ func (e *engine) OneHot(idx *Share, n int) (*Share, error) {
 		y := make([]uint64, cnt*n)
 		for i := 0; i < cnt; i++ {
 			for j := 0; j < n; j++ {
-				y[i*n+j] = d.der[0][i*N+int((uint64(j)-c[i])&uint64(N-1))]
+				y[i*n+j] = oh[i*N+int((uint64(j)-c[i])&uint64(N-1))]
 			}
 		}
 		return y
@@ -45,7 +37,7 @@ func (e *engine) OneHot(idx *Share, n int) (*Share, error) {
 	if e.proto == TwoPC {
 		u := make([]uint64, cnt)
 		for i := range u {
-			u[i] = idx.Own[i] - d.rand[0][i]
+			u[i] = idx.Own[i] - r[i]
 		}
 		other := 1 - e.party
 		in, err := e.round("onehot", []msg{{other, u64sToBytes(u)}}, []int{other}, []int{8 * cnt})
@@ -60,7 +52,7 @@ func (e *engine) OneHot(idx *Share, n int) (*Share, error) {
 	for i := range u {
 		u[i] += idx.Own[i]
 		if e.party != 2 {
-			u[i] -= d.rand[0][i]
+			u[i] -= r[i]
 		}
 	}
 	return e.openToPairAndReshare("onehot", shape, u, cnt*n, rotate)
