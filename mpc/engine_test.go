@@ -549,3 +549,32 @@ func TestOneHot(t *testing.T) {
 		}
 	}
 }
+
+func TestPermute(t *testing.T) {
+	x := &mpc.Tensor{Shape: []int{2, 3, 4}}
+	for i := 0; i < 24; i++ {
+		x.Data = append(x.Data, uint64(i))
+	}
+	s := split(t, mpc.TwoPC, x)
+	p, err := mpc.Permute(s[0], 2, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := mpc.Permute(s[1], 2, 0, 1)
+	got := mpctest.Reveal(t, mpc.TwoPC, []*mpc.Share{p, q, nil})
+	if !slices.Equal(got.Shape, []int{4, 2, 3}) {
+		t.Fatalf("shape %v", got.Shape)
+	}
+	for a := 0; a < 4; a++ {
+		for b := 0; b < 2; b++ {
+			for c := 0; c < 3; c++ {
+				if got.Data[a*6+b*3+c] != uint64(b*12+c*4+a) {
+					t.Fatalf("permute wrong at %d,%d,%d", a, b, c)
+				}
+			}
+		}
+	}
+	if _, err := mpc.Permute(s[0], 0, 0, 1); err == nil {
+		t.Fatal("a repeated axis was accepted")
+	}
+}

@@ -200,3 +200,44 @@ func Broadcast(x *Share, shape ...int) (*Share, error) {
 	}
 	return remap(x, slices.Clone(shape), broadcastIndex(x.Shape, shape)), nil
 }
+
+// Permute reorders the axes of x: axis i of the result is axis perm[i] of x.
+func Permute(x *Share, perm ...int) (*Share, error) {
+	r := len(x.Shape)
+	if len(perm) != r {
+		return nil, fmt.Errorf("mpc: permute %v: %d axes given for rank %d", x.Shape, len(perm), r)
+	}
+	seen := make([]bool, r)
+	shape := make([]int, r)
+	for i, p := range perm {
+		if p < 0 || p >= r || seen[p] {
+			return nil, fmt.Errorf("mpc: permute %v: %v is not a permutation", x.Shape, perm)
+		}
+		seen[p] = true
+		shape[i] = x.Shape[p]
+	}
+	// strides of x, read in the order of the result's axes.
+	stride := make([]int, r)
+	s := 1
+	for i := r - 1; i >= 0; i-- {
+		stride[i] = s
+		s *= x.Shape[i]
+	}
+	idx := make([]int, 0, x.Len())
+	coord := make([]int, r)
+	for range x.Len() {
+		off := 0
+		for i, c := range coord {
+			off += c * stride[perm[i]]
+		}
+		idx = append(idx, off)
+		for d := r - 1; d >= 0; d-- {
+			coord[d]++
+			if coord[d] < shape[d] {
+				break
+			}
+			coord[d] = 0
+		}
+	}
+	return remap(x, shape, idx), nil
+}
