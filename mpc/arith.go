@@ -352,30 +352,55 @@ func (e *engine) truncReshare(op string, shape []int, z []uint64, bits uint) (*S
 	})
 }
 
-func (e *engine) Fix(x *Share) (*Share, error) {
-	if e.proto != TwoPC || x.mask != nil {
-		return x, nil
+func (e *engine) Fix(xs ...*Share) ([]*Share, error) {
+	out := slices.Clone(xs)
+	if e.proto != TwoPC {
+		return out, nil
 	}
-	n := x.Len()
+	var todo []int
+	n := 0
+	for i, x := range xs {
+		if x.mask == nil {
+			todo = append(todo, i)
+			n += x.Len()
+		}
+	}
+	if len(todo) == 0 {
+		return out, nil
+	}
 	m, err := e.mat.Mask(n)
 	if err != nil {
 		return nil, err
 	}
-	out := &Share{Shape: slices.Clone(x.Shape), Own: x.Own}
 	if e.dealer {
-		out.mask = &fixedMask{m: m}
+		off := 0
+		for _, i := range todo {
+			k := xs[i].Len()
+			out[i] = &Share{Shape: slices.Clone(xs[i].Shape), mask: &fixedMask{m: m[off : off+k : off+k]}}
+			off += k
+		}
 		return out, nil
 	}
-	dx := make([]uint64, n)
-	for i := range dx {
-		dx[i] = x.Own[i] - m[i]
+	dx := make([]uint64, 0, n)
+	for _, i := range todo {
+		dx = append(dx, xs[i].Own...)
+	}
+	for j := range dx {
+		dx[j] -= m[j]
 	}
 	other := 1 - e.party
 	in, err := e.round("fix", []msg{{other, u64sToBytes(dx)}}, []int{other}, []int{8 * n})
 	if err != nil {
 		return nil, err
 	}
-	out.mask = &fixedMask{m: m, d: sum(dx, bytesToU64s(in[0]))}
+	d := sum(dx, bytesToU64s(in[0]))
+	off := 0
+	for _, i := range todo {
+		k := xs[i].Len()
+		out[i] = &Share{Shape: slices.Clone(xs[i].Shape), Own: xs[i].Own,
+			mask: &fixedMask{m: m[off : off+k : off+k], d: d[off : off+k : off+k]}}
+		off += k
+	}
 	return out, nil
 }
 

@@ -107,10 +107,11 @@ type Engine interface {
 	// place, never failing catastrophically, for |x| < 2^62. 2pc: 1 round, 8 bytes, offline 16.
 	// 3pc: 2 rounds, 16 bytes, offline 16.
 	Trunc(x *Share, bits uint) (*Share, error)
-	// Fix prepares x as a repeated matrix-product operand (a weight, or rows of a KV cache):
-	// in 2pc it opens x - M once for a fresh mask M, so later products with x open only the
-	// other operand. 2pc: 1 round, 8 bytes, offline 0. 3pc: no-op.
-	Fix(x *Share) (*Share, error)
+	// Fix prepares each x as a repeated matrix-product operand (a weight, or rows of a KV
+	// cache): in 2pc it opens x − M once for a fresh mask M, so later products with x open only
+	// the other operand; all operands share one round. 2pc: 1 round, 8 bytes per element,
+	// offline 0. 3pc: no-op.
+	Fix(xs ...*Share) ([]*Share, error)
 
 	// LTZ returns shares of the bit x < 0 (the sign bit) as ring elements 0/1. 8 rounds.
 	LTZ(x *Share) (*Share, error)

@@ -263,16 +263,22 @@ func TestMatMul(t *testing.T) {
 				xs, ys := split(t, p, x), split(t, p, y)
 				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
 					a, b := xs[e.Party()], ys[e.Party()]
-					var err error
+					var fix []*mpc.Share
 					if c.fixX {
-						if a, err = e.Fix(a); err != nil {
-							return nil, err
-						}
+						fix = append(fix, a)
 					}
 					if c.fixY {
-						if b, err = e.Fix(b); err != nil {
-							return nil, err
-						}
+						fix = append(fix, b)
+					}
+					f, err := e.Fix(fix...)
+					if err != nil {
+						return nil, err
+					}
+					if c.fixX {
+						a, f = f[0], f[1:]
+					}
+					if c.fixY {
+						b = f[0]
 					}
 					// Use a fixed operand twice: the mask is reused.
 					if _, err := e.MatMul(a, b); err != nil {
@@ -315,9 +321,11 @@ func TestFixedConcat(t *testing.T) {
 					if err != nil {
 						return nil, err
 					}
-					if kr, err = e.Fix(kr); err != nil {
+					f, err := e.Fix(kr)
+					if err != nil {
 						return nil, err
 					}
+					kr = f[0]
 					if cache == nil {
 						cache = kr
 					} else if cache, err = mpc.Concat(0, cache, kr); err != nil {
