@@ -1,45 +1,561 @@
 package protocols
 
 import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
 	"github.com/privinfer/mpcache/mpc"
 )
 
-// Max returns the maximum along the last axis (shape x.Shape with the last axis set to 1).
-// Exact. A binary tournament with every row's comparisons of one level in one batch:
-// ceil(log2 n) levels of one LTZ (8 rounds) and one Select (1 round).
-func Max(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
-	rows, n, err := lastAxis("max", x)
-	if err != nil {
-		return nil, err
+// Tournament is the plan of a k-ary tournament along a row: entry l is the group size k of
+// level l. A level splits its m candidates, in order, into ceil(m/k) contiguous groups whose
+// sizes differ by at most one (larger groups first), compares every pair inside every group of
+// every row in one LTZ batch, and keeps each group's winner. The plan must bring the row down
+// to one candidate exactly at its last level.
+//
+// A level whose groups have at most two members costs 9 rounds (LTZ, then one Mul that selects).
+// Larger groups need a winner indicator first: the rank of each member (the number of members
+// that beat it, a local sum of comparison bits) is mapped to [rank = 0] by the engine's OneHot,
+// 1 round in 2pc and 2 in 3pc; 3pc uses one Mul of the two bits instead for groups of three.
+// So a level costs 9 rounds for k = 2, 10 for k = 3, and 10 (2pc) or 11 (3pc) for any larger k,
+// which is why few wide levels beat many narrow ones when rounds are expensive.
+type Tournament []int
+
+// Link describes a network for planning: the round-trip time and each direction's bandwidth.
+type Link struct {
+	RTT       time.Duration
+	Bandwidth float64 // bytes per second
+}
+
+// WAN is the planning default: 40 ms round trips at 200 Mbit/s (the project's WAN profile).
+var WAN = Link{RTT: 40 * time.Millisecond, Bandwidth: 25e6}
+
+// LAN is 1 Gbit/s with 0.5 ms round trips.
+var LAN = Link{RTT: 500 * time.Microsecond, Bandwidth: 125e6}
+
+// maxArity bounds the group size the planner considers.
+const maxArity = 512
+
+// PlanTournament returns the tournament plan for rows independent rows of length n that
+// minimises the estimated time of Max on link under protocol p: the rounds times the round
+// trip plus the most online bytes any party sends over the bandwidth (offline material is not
+// counted). The choice is public: it depends on the shapes only. For n = 1 the plan is empty.
+//
+// Plans under WAN (TestMaxDocFigures): one row of 50257 (GPT-2's vocabulary): 2pc
+// [3 6 18 156], 40 rounds, 3pc [3 6 16 175], 43 rounds (binary: 144); 12 rows of 1024 (softmax
+// over 12 heads at context 1024): 2pc [4 8 32], 30 rounds, 3pc [3 8 43], 32 rounds (binary:
+// 90); 12 rows of 64: one level of 64, 10 and 11 rounds (binary: 54).
+func PlanTournament(p mpc.Protocol, rows, n int, link Link) Tournament {
+	type best struct {
+		t float64
+		k int
 	}
-	cur, err := mpc.Reshape(x, rows, n)
-	if err != nil {
-		return nil, err
-	}
-	for n > 1 {
-		h := n / 2
-		a, _ := mpc.Slice(cur, 1, 0, h)
-		b, _ := mpc.Slice(cur, 1, h, 2*h)
-		d, err := e.Sub(a, b)
-		if err != nil {
-			return nil, err
+	memo := map[int]best{1: {0, 0}}
+	var solve func(m int) best
+	solve = func(m int) best {
+		if b, ok := memo[m]; ok {
+			return b
 		}
-		lt, err := e.LTZ(d) // a < b
-		if err != nil {
-			return nil, err
-		}
-		m, err := e.Select(lt, b, a)
-		if err != nil {
-			return nil, err
-		}
-		if n%2 == 1 {
-			rest, _ := mpc.Slice(cur, 1, 2*h, n)
-			if m, err = mpc.Concat(1, m, rest); err != nil {
-				return nil, err
+		b := best{t: math.Inf(1)}
+		for k := 2; k <= min(m, maxArity); k++ {
+			c := levelCost(p, rows, m, k, true, 0)
+			t := float64(c.maxRounds())*link.RTT.Seconds() + float64(c.maxSent())/link.Bandwidth
+			if t >= b.t {
+				continue
+			}
+			if t += solve((m + k - 1) / k).t; t < b.t {
+				b = best{t, k}
 			}
 		}
-		cur, n = m, m.Shape[1]
+		memo[m] = b
+		return b
 	}
-	shape := append(append([]int{}, x.Shape[:len(x.Shape)-1]...), 1)
-	return mpc.Reshape(cur, shape...)
+	var plan Tournament
+	for m := n; m > 1; m = (m + plan[len(plan)-1] - 1) / plan[len(plan)-1] {
+		plan = append(plan, solve(m).k)
+	}
+	return plan
+}
+
+// BinaryTournament returns the plan of the binary tournament over n: ceil(log2 n) levels of 2.
+func BinaryTournament(n int) Tournament {
+	var plan Tournament
+	for m := n; m > 1; m = (m + 1) / 2 {
+		plan = append(plan, 2)
+	}
+	return plan
+}
+
+// validate checks that plan reduces n candidates to one exactly at its last level.
+func (plan Tournament) validate(op string, n int) error {
+	m := n
+	for l, k := range plan {
+		if m == 1 {
+			return fmt.Errorf("protocols: %s: tournament %v reaches one candidate before level %d", op, plan, l)
+		}
+		if k < 2 {
+			return fmt.Errorf("protocols: %s: tournament %v has a group size %d below 2 at level %d", op, plan, k, l)
+		}
+		m = (m + k - 1) / k
+	}
+	if m != 1 {
+		return fmt.Errorf("protocols: %s: tournament %v leaves %d candidates of %d", op, plan, m, n)
+	}
+	return nil
+}
+
+// groupsOf splits m candidates into ceil(m/k) contiguous groups of balanced sizes, larger first.
+func groupsOf(m, k int) [][]int {
+	g := (m + k - 1) / k
+	base, extra := m/g, m%g
+	out := make([][]int, g)
+	at := 0
+	for i := range out {
+		s := base
+		if i < extra {
+			s++
+		}
+		out[i] = make([]int, s)
+		for j := range out[i] {
+			out[i][j] = at + j
+		}
+		at += s
+	}
+	return out
+}
+
+// winnerMode says how a level turns comparison bits into winner indicators.
+type winnerMode int
+
+const (
+	winBits    winnerMode = iota // groups of at most two: the indicator is a comparison bit
+	winProduct                   // groups of at most three (3pc): one Mul of the two bits
+	winOneHot                    // [rank = 0] from the engine's OneHot
+)
+
+func modeFor(p mpc.Protocol, kmax int) winnerMode {
+	switch {
+	case kmax <= 2:
+		return winBits
+	case kmax == 3 && p == mpc.ThreePC:
+		return winProduct
+	}
+	return winOneHot
+}
+
+// levelCost is the exact traffic of one tournament level over rows rows of m candidates in
+// groups of k: comparisons, winner indicators, and the selecting Mul of the group members'
+// values (when needVal) and of sub one-hot entries (subElems per row).
+func levelCost(p mpc.Protocol, rows, m, k int, needVal bool, subElems int) meterCost {
+	// groupsOf(m, k): extra groups of base+1 members, then g−extra of base.
+	g := (m + k - 1) / k
+	base, extra := m/g, m%g
+	pairs := extra*(base+1)*base/2 + (g-extra)*base*(base-1)/2
+	grouped, multi, kmax := extra*(base+1), extra, base+1
+	if base > 1 {
+		grouped, multi = m, g
+	}
+	if extra == 0 {
+		kmax = base
+	}
+	var c meterCost
+	c.add(ltzCost(p, rows*pairs))
+	switch modeFor(p, kmax) {
+	case winProduct:
+		c.add(mulCost(p, rows*grouped))
+	case winOneHot:
+		c.add(oneHotCost(p, rows*grouped, onehotCols(kmax, 1)))
+	}
+	sel := subElems
+	if needVal {
+		sel += grouped - multi
+	}
+	c.add(mulCost(p, rows*sel))
+	return c
+}
+
+// tournamentCost is the exact traffic of tournament (Max: wantValue; Argmax: wantOneHot).
+func tournamentCost(p mpc.Protocol, rows, n int, plan Tournament, wantValue, wantOneHot bool) meterCost {
+	var c meterCost
+	owner := make([]int, n) // candidate of each position
+	for j := range owner {
+		owner[j] = j
+	}
+	m := n
+	for l, k := range plan {
+		groups := groupsOf(m, k)
+		multi := make([]bool, m)
+		newOwner := make([]int, m)
+		for gi, g := range groups {
+			for _, a := range g {
+				multi[a] = len(g) > 1
+				newOwner[a] = gi
+			}
+		}
+		sub := 0
+		if wantOneHot && l > 0 {
+			for _, o := range owner {
+				if multi[o] {
+					sub++
+				}
+			}
+		}
+		c.add(levelCost(p, rows, m, k, l < len(plan)-1 || wantValue, sub))
+		for j := range owner {
+			owner[j] = newOwner[owner[j]]
+		}
+		m = len(groups)
+	}
+	return c
+}
+
+// rowsOf validates x for a function along the last axis and returns it as rows×n.
+func rowsOf(op string, x *mpc.Share) (*mpc.Share, int, int, error) {
+	rows, n, err := lastAxis(op, x)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if rows == 0 {
+		return nil, 0, 0, fmt.Errorf("protocols: %s: shape %v has no rows", op, x.Shape)
+	}
+	x2, err := mpc.Reshape(x, rows, n)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("protocols: %s: %w", op, err)
+	}
+	return x2, rows, n, nil
+}
+
+// withLast returns shape with its last axis replaced by tail.
+func withLast(shape []int, tail ...int) []int {
+	return append(slices.Clone(shape[:len(shape)-1]), tail...)
+}
+
+// Max returns the maximum along the last axis (shape x.Shape with the last axis set to 1),
+// exactly, for |x| < 2^62 as ring integers (real values below 2^46 at 16 fractional bits). Every
+// row and head of x shares the rounds. It runs the tournament PlanTournament chooses for WAN;
+// MaxWith takes any plan.
+//
+// Cost, as measured (TestMaxCost, TestMaxDocFigures), per input element; online bytes are those
+// of the party that sends most, offline bytes are dealer material (2pc) or P2's (3pc):
+//
+//	shape       protocol  plan             rounds  online B/elem  offline B/elem
+//	[12 1024]   2pc       [4 8 32]         30      552.7          361.4
+//	[12 1024]   3pc       [3 8 43]         32      554.5          42.9
+//	[50257]     2pc       [3 6 18 156]     40      495.5          346.4
+//	[50257]     3pc       [3 6 16 175]     43      468.8          35.6
+//
+// The binary tournament (BinaryTournament) costs 9 rounds per level, ceil(log2 n) levels, and
+// about 200 (2pc) or 176 (3pc) online bytes per element: 90 rounds for rows of 1024.
+func Max(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
+	_, rows, n, err := rowsOf("max", x)
+	if err != nil {
+		return nil, err
+	}
+	return MaxWith(e, x, PlanTournament(e.Protocol(), rows, n, WAN))
+}
+
+// MaxWith is Max with an explicit tournament plan, which must reduce the last axis to one
+// candidate (see Tournament for the cost of each level).
+func MaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (*mpc.Share, error) {
+	x2, _, n, err := rowsOf("max", x)
+	if err != nil {
+		return nil, err
+	}
+	if err := plan.validate("max", n); err != nil {
+		return nil, err
+	}
+	v, _, err := tournament(e, "max", x2, plan, true, false)
+	if err != nil {
+		return nil, err
+	}
+	return mpc.Reshape(v, withLast(x.Shape, 1)...)
+}
+
+// Argmax returns the position of the maximum along the last axis, as a one-hot selection of
+// x's shape and as an index of shape x.Shape with the last axis set to 1, both plain ring
+// integers (not fixed point). Exact, for |x| < 2^62 as ring integers; of several equal maxima
+// the lowest position wins. It runs the tournament of Max and multiplies each level's winner
+// indicators into the one-hot of the previous levels in the same round as the value selection,
+// so it costs Max's rounds (one fewer for a single-level plan); the index is a local weighted
+// sum of the one-hot.
+//
+// Cost, as measured (TestMaxCost, TestMaxDocFigures), per input element, with Max's plans:
+//
+//	shape       protocol  plan             rounds  online B/elem  offline B/elem
+//	[50257]     2pc       [3 6 18 156]     40      543.4          370.4
+//	[50257]     3pc       [3 6 16 175]     43      492.7          35.6
+//	[12 1024]   2pc       [4 8 32]         30      584.2          377.1
+//	[12 1024]   3pc       [3 8 43]         32      570.2          42.9
+func Argmax(e mpc.Engine, x *mpc.Share) (onehot, index *mpc.Share, err error) {
+	_, rows, n, err := rowsOf("argmax", x)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ArgmaxWith(e, x, PlanTournament(e.Protocol(), rows, n, WAN))
+}
+
+// ArgmaxWith is Argmax with an explicit tournament plan.
+func ArgmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (onehot, index *mpc.Share, err error) {
+	x2, _, n, err := rowsOf("argmax", x)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := plan.validate("argmax", n); err != nil {
+		return nil, nil, err
+	}
+	_, oh, err := tournament(e, "argmax", x2, plan, false, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	pos := mpc.NewTensor(n, 1)
+	for i := range pos.Data {
+		pos.Data[i] = uint64(i)
+	}
+	idx, err := e.MatMulPublic(oh, pos)
+	if err != nil {
+		return nil, nil, err
+	}
+	if onehot, err = mpc.Reshape(oh, x.Shape...); err != nil {
+		return nil, nil, err
+	}
+	if index, err = mpc.Reshape(idx, withLast(x.Shape, 1)...); err != nil {
+		return nil, nil, err
+	}
+	return onehot, index, nil
+}
+
+// tournament runs plan over the rows×n share x and returns the rows×1 maximum (wantValue) and
+// the rows×n one-hot of its position (wantOneHot).
+func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValue, wantOneHot bool) (val, onehot *mpc.Share, err error) {
+	rows, n := x.Shape[0], x.Shape[1]
+	cur := x // rows×m candidate values
+	// sub is the rows×n one-hot of the winner within each candidate's subtree (positions in
+	// order, so each subtree is a contiguous range); nil before the first level (all ones).
+	var sub *mpc.Share
+	owner := make([]int, n)
+	for j := range owner {
+		owner[j] = j
+	}
+	m := n
+	for l, k := range plan {
+		groups := groupsOf(m, k)
+		var multi [][]int
+		gpos := make([]int, m) // position among grouped members, or -1
+		var grouped []int
+		for _, g := range groups {
+			if len(g) == 1 {
+				gpos[g[0]] = -1
+				continue
+			}
+			multi = append(multi, g)
+			for _, a := range g {
+				gpos[a] = len(grouped)
+				grouped = append(grouped, a)
+			}
+		}
+		pp := planPairs(multi)
+		c, err := pp.compare(e, op, cur)
+		if err != nil {
+			return nil, nil, err
+		}
+		w, err := winners(e, pp, c, multi)
+		if err != nil {
+			return nil, nil, err
+		}
+		needVal := l < len(plan)-1 || wantValue
+		needSub := wantOneHot && l > 0
+		// One Mul selects the values and extends the subtree one-hots.
+		// A group's new value is x_first + Σ_{a ≠ first} w_a·(x_a − x_first), as the
+		// indicators sum to one: one product per member but the first.
+		var left, right []*mpc.Share
+		var rest []int // the members after the first, by candidate
+		if needVal {
+			var restW, first []int
+			for _, g := range multi {
+				for _, a := range g[1:] {
+					rest, restW, first = append(rest, a), append(restW, gpos[a]), append(first, g[0])
+				}
+			}
+			wr, err := mpc.Take(w, 1, restW)
+			if err != nil {
+				return nil, nil, err
+			}
+			xr, err := mpc.Take(cur, 1, rest)
+			if err != nil {
+				return nil, nil, err
+			}
+			xf, err := mpc.Take(cur, 1, first)
+			if err != nil {
+				return nil, nil, err
+			}
+			d, err := e.Sub(xr, xf)
+			if err != nil {
+				return nil, nil, err
+			}
+			left, right = append(left, wr), append(right, d)
+		}
+		var subPos, subW []int // positions whose owner is grouped, and that owner's gpos
+		if needSub {
+			for j, o := range owner {
+				if gpos[o] >= 0 {
+					subPos = append(subPos, j)
+					subW = append(subW, gpos[o])
+				}
+			}
+			ws, err := mpc.Take(w, 1, subW)
+			if err != nil {
+				return nil, nil, err
+			}
+			ss, err := mpc.Take(sub, 1, subPos)
+			if err != nil {
+				return nil, nil, err
+			}
+			left, right = append(left, ws), append(right, ss)
+		}
+		var prod *mpc.Share
+		if len(left) > 0 {
+			a, err := mpc.Concat(1, left...)
+			if err != nil {
+				return nil, nil, err
+			}
+			b, err := mpc.Concat(1, right...)
+			if err != nil {
+				return nil, nil, err
+			}
+			if prod, err = e.Mul(a, b); err != nil {
+				return nil, nil, fmt.Errorf("protocols: %s: %w", op, err)
+			}
+		}
+		off := 0 // where the sub products start in prod
+		if needVal {
+			in, err := mpc.Concat(1, prod, cur)
+			if err != nil {
+				return nil, nil, err
+			}
+			restPos := make([]int, m) // position of each non-first member in rest
+			for i, a := range rest {
+				restPos[a] = i
+			}
+			terms := make([][]linTerm, len(groups))
+			for gi, g := range groups {
+				terms[gi] = make([]linTerm, 1, len(g))
+				terms[gi][0] = linTerm{prod.Shape[1] + g[0], 1}
+				for _, a := range g[1:] {
+					terms[gi] = append(terms[gi], linTerm{restPos[a], 1})
+				}
+			}
+			if cur, err = linearMap(e, in, terms, nil); err != nil {
+				return nil, nil, err
+			}
+			off = len(rest)
+		}
+		if wantOneHot {
+			terms := make([][]linTerm, n)
+			var consts []uint64
+			var in *mpc.Share
+			if l == 0 {
+				// the subtree of a position is itself: the one-hot is w, or 1 for a lone one.
+				in, consts = w, make([]uint64, n)
+				for j := range terms {
+					if gpos[j] >= 0 {
+						terms[j] = []linTerm{{gpos[j], 1}}
+					} else {
+						consts[j] = 1
+					}
+				}
+			} else {
+				if in, err = mpc.Concat(1, prod, sub); err != nil {
+					return nil, nil, err
+				}
+				s := 0
+				for j := range terms {
+					if s < len(subPos) && subPos[s] == j {
+						terms[j] = []linTerm{{off + s, 1}}
+						s++
+					} else {
+						terms[j] = []linTerm{{prod.Shape[1] + j, 1}}
+					}
+				}
+			}
+			if sub, err = linearMap(e, in, terms, consts); err != nil {
+				return nil, nil, err
+			}
+		}
+		groupOf := make([]int, m)
+		for gi, g := range groups {
+			for _, a := range g {
+				groupOf[a] = gi
+			}
+		}
+		for j := range owner {
+			owner[j] = groupOf[owner[j]]
+		}
+		m = len(groups)
+	}
+	if wantOneHot && sub == nil { // n = 1
+		if sub, err = constShare(e, filledTensor(1, rows, 1)); err != nil {
+			return nil, nil, err
+		}
+	}
+	return cur, sub, nil
+}
+
+// winners returns the rows×grouped 0/1 indicators of each group's winner from the comparison
+// bits c of pp (groups as given to planPairs, every group of two members or more).
+func winners(e mpc.Engine, pp *pairPlan, c *mpc.Share, groups [][]int) (*mpc.Share, error) {
+	kmax := 0
+	for _, g := range groups {
+		kmax = max(kmax, len(g))
+	}
+	// form returns the terms and constant of one "member beats other" bit.
+	form := func(b beatForm) ([]linTerm, uint64) {
+		if b.neg {
+			return []linTerm{{b.pair, ^uint64(0)}}, 1
+		}
+		return []linTerm{{b.pair, 1}}, 0
+	}
+	switch modeFor(e.Protocol(), kmax) {
+	case winBits:
+		terms := make([][]linTerm, len(pp.beats))
+		consts := make([]uint64, len(pp.beats))
+		for i, bf := range pp.beats {
+			terms[i], consts[i] = form(bf[0])
+		}
+		return linearMap(e, c, terms, consts)
+	case winProduct:
+		t1, t2 := make([][]linTerm, len(pp.beats)), make([][]linTerm, len(pp.beats))
+		c1, c2 := make([]uint64, len(pp.beats)), make([]uint64, len(pp.beats))
+		for i, bf := range pp.beats {
+			t1[i], c1[i] = form(bf[0])
+			if len(bf) > 1 {
+				t2[i], c2[i] = form(bf[1])
+			} else {
+				c2[i] = 1
+			}
+		}
+		f1, err := linearMap(e, c, t1, c1)
+		if err != nil {
+			return nil, err
+		}
+		f2, err := linearMap(e, c, t2, c2)
+		if err != nil {
+			return nil, err
+		}
+		return e.Mul(f1, f2)
+	}
+	rank, err := pp.ranks(e, c)
+	if err != nil {
+		return nil, err
+	}
+	oh, err := e.OneHot(rank, onehotCols(kmax, 1))
+	if err != nil {
+		return nil, err
+	}
+	w, err := mpc.Take(oh, 2, []int{0})
+	if err != nil {
+		return nil, err
+	}
+	return mpc.Reshape(w, rank.Shape...)
 }

@@ -1,0 +1,298 @@
+package protocols
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/privinfer/mpcache/mpc"
+)
+
+// plainArgmax returns the max and its lowest position in every row of length n.
+func plainArgmax(xs []float64, n int) (maxs []float64, idx []int) {
+	for r := 0; r < len(xs)/n; r++ {
+		row := xs[r*n : (r+1)*n]
+		best := 0
+		for i, v := range row {
+			if v > row[best] {
+				best = i
+			}
+		}
+		maxs, idx = append(maxs, row[best]), append(idx, best)
+	}
+	return maxs, idx
+}
+
+type maxCase struct {
+	name  string
+	shape []int
+	plan  Tournament // nil: the planner's
+	tied  bool
+}
+
+func maxCases() []maxCase {
+	return []maxCase{
+		{"n=1", []int{4, 1}, nil, false},
+		{"n=2", []int{2}, nil, false},
+		{"odd", []int{3, 7}, nil, false},
+		{"heads", []int{12, 1, 64}, nil, false},
+		{"heads-ties", []int{12, 1, 64}, nil, true},
+		{"binary-odd", []int{2, 13}, BinaryTournament(13), false},
+		{"binary-ties", []int{3, 33}, BinaryTournament(33), true},
+		{"ternary", []int{5, 9}, Tournament{3, 3}, true},
+		{"mixed", []int{2, 100}, Tournament{3, 5, 7}, true},
+		{"one-level", []int{4, 17}, Tournament{17}, true},
+		{"wide", []int{2, 1000}, nil, false},
+		{"wide-ties", []int{1, 300}, Tournament{4, 16, 5}, true},
+	}
+}
+
+func TestMaxArgmax(t *testing.T) {
+	for _, p := range testProtocols {
+		for ci, c := range maxCases() {
+			t.Run(fmt.Sprintf("%s/%s", p, c.name), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(uint64(ci), 1))
+				n := c.shape[len(c.shape)-1]
+				total := mpc.Numel(c.shape)
+				xs := randValues(r, total)
+				if c.tied {
+					xs = tiedValues(r, total)
+				}
+				sh := shareFloats(t, p, xs, c.shape...)
+				out := runAll(t, p, func(e mpc.Engine) ([]*mpc.Share, error) {
+					x := sh[e.Party()]
+					var m, oh, idx *mpc.Share
+					var err error
+					if c.plan == nil {
+						m, err = Max(e, x)
+						if err == nil {
+							oh, idx, err = Argmax(e, x)
+						}
+					} else {
+						m, err = MaxWith(e, x, c.plan)
+						if err == nil {
+							oh, idx, err = ArgmaxWith(e, x, c.plan)
+						}
+					}
+					return []*mpc.Share{m, oh, idx}, err
+				})
+				wantMax, wantIdx := plainArgmax(xs, n)
+				if s := out[0][0].Shape; !slices.Equal(s, withLast(c.shape, 1)) {
+					t.Fatalf("max shape %v", s)
+				}
+				if s := out[1][0].Shape; !slices.Equal(s, c.shape) {
+					t.Fatalf("one-hot shape %v", s)
+				}
+				gotMax := revealFloats(t, p, out[0])
+				gotOH := revealInts(t, p, out[1])
+				gotIdx := revealInts(t, p, out[2])
+				for row := range wantMax {
+					if gotMax[row] != wantMax[row] {
+						t.Fatalf("row %d: max %v, want %v", row, gotMax[row], wantMax[row])
+					}
+					if gotIdx[row] != int64(wantIdx[row]) {
+						t.Fatalf("row %d: argmax %d, want %d", row, gotIdx[row], wantIdx[row])
+					}
+					for i := 0; i < n; i++ {
+						want := int64(0)
+						if i == wantIdx[row] {
+							want = 1
+						}
+						if gotOH[row*n+i] != want {
+							t.Fatalf("row %d: one-hot[%d] = %d, want %d", row, i, gotOH[row*n+i], want)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// assertMeterCost compares the meter with a cost formula at every party.
+func assertMeterCost(t *testing.T, st []mpc.Stat, want meterCost) {
+	t.Helper()
+	for i := 0; i < 3; i++ {
+		if st[i].Rounds != want.rounds[i] || st[i].OnlineSent != want.sent[i] || st[i].OfflineRecv != want.offline[i] {
+			t.Errorf("party %d: rounds %d sent %d offline %d; want %d %d %d", i,
+				st[i].Rounds, st[i].OnlineSent, st[i].OfflineRecv, want.rounds[i], want.sent[i], want.offline[i])
+		}
+	}
+}
+
+// TestCostModel pins the cost formulas to hand-counted primitive costs.
+func TestCostModel(t *testing.T) {
+	// binary max over 2 (2pc): one LTZ (184 + 1 bytes) and one Mul (16).
+	c := tournamentCost(mpc.TwoPC, 1, 2, Tournament{2}, true, false)
+	if c.rounds != [3]int64{9, 9, 0} || c.sent != [3]int64{201, 201, 0} || c.offline != [3]int64{0, 112, 0} {
+		t.Errorf("2pc max over 2: %+v", c)
+	}
+	// 4-ary max over 4 (3pc): 6 LTZ, OneHot of 4 to width 3, Mul of 3.
+	c = tournamentCost(mpc.ThreePC, 1, 4, Tournament{4}, true, false)
+	if c.rounds != [3]int64{11, 11, 10} || c.sent != [3]int64{6*168 + 4*32 + 24, 6*104 + 4*32 + 24, 6*104 + 16*4 + 24} || c.offline != [3]int64{0, 4 * 32, 0} {
+		t.Errorf("3pc max over 4: %+v", c)
+	}
+}
+
+// TestMaxCost asserts that Max and Argmax cost exactly what the formulas (and so the doc
+// comments) say, and reports the figures per element.
+func TestMaxCost(t *testing.T) {
+	shapes := [][]int{{12, 1024}, {3, 7}, {50257}}
+	if testing.Short() {
+		shapes = shapes[:2]
+	}
+	for _, p := range testProtocols {
+		for _, shape := range shapes {
+			for _, arg := range []bool{false, true} {
+				name := "max"
+				if arg {
+					name = "argmax"
+				}
+				t.Run(fmt.Sprintf("%s/%s/%v", p, name, shape), func(t *testing.T) {
+					rows, n := mpc.Numel(shape)/shape[len(shape)-1], shape[len(shape)-1]
+					sh := shareFloats(t, p, make([]float64, rows*n), shape...)
+					plan := PlanTournament(p, rows, n, WAN)
+					_, st := measure(t, p, name, func(e mpc.Engine) (*mpc.Share, error) {
+						if arg {
+							oh, _, err := Argmax(e, sh[e.Party()])
+							return oh, err
+						}
+						return Max(e, sh[e.Party()])
+					})
+					want := tournamentCost(p, rows, n, plan, !arg, arg)
+					assertMeterCost(t, st, want)
+					el := float64(rows * n)
+					t.Logf("plan %v: rounds %d, online B/elem %.1f (max party), offline B/elem %.1f",
+						plan, want.maxRounds(), float64(want.maxSent())/el, float64(want.offline[1])/el)
+				})
+			}
+		}
+	}
+}
+
+// TestMaxDocFigures asserts the plans, rounds and bytes per element that the doc comments of
+// PlanTournament, Max and Argmax state, from the cost formulas (TestMaxCost checks the formulas
+// against the meter, for these shapes too when not -short).
+func TestMaxDocFigures(t *testing.T) {
+	cases := []struct {
+		p               mpc.Protocol
+		rows, n         int
+		argmax          bool
+		plan            Tournament
+		rounds          int64
+		online, offline float64
+	}{
+		{mpc.TwoPC, 12, 1024, false, Tournament{4, 8, 32}, 30, 552.7, 361.4},
+		{mpc.ThreePC, 12, 1024, false, Tournament{3, 8, 43}, 32, 554.5, 42.9},
+		{mpc.TwoPC, 1, 50257, false, Tournament{3, 6, 18, 156}, 40, 495.5, 346.4},
+		{mpc.ThreePC, 1, 50257, false, Tournament{3, 6, 16, 175}, 43, 468.8, 35.6},
+		{mpc.TwoPC, 1, 50257, true, Tournament{3, 6, 18, 156}, 40, 543.4, 370.4},
+		{mpc.ThreePC, 1, 50257, true, Tournament{3, 6, 16, 175}, 43, 492.7, 35.6},
+		{mpc.TwoPC, 12, 1024, true, Tournament{4, 8, 32}, 30, 584.2, 377.1},
+		{mpc.ThreePC, 12, 1024, true, Tournament{3, 8, 43}, 32, 570.2, 42.9},
+		{mpc.TwoPC, 12, 64, false, Tournament{64}, 10, 0, 0},
+		{mpc.ThreePC, 12, 64, false, Tournament{64}, 11, 0, 0},
+	}
+	for _, c := range cases {
+		plan := PlanTournament(c.p, c.rows, c.n, WAN)
+		if !slices.Equal(plan, c.plan) {
+			t.Errorf("%s %dx%d: plan %v, doc says %v", c.p, c.rows, c.n, plan, c.plan)
+		}
+		got := tournamentCost(c.p, c.rows, c.n, plan, !c.argmax, c.argmax)
+		el := float64(c.rows * c.n)
+		on, off := float64(got.maxSent())/el, float64(got.offline[1])/el
+		if got.maxRounds() != c.rounds || c.online != 0 && (math.Abs(on-c.online) > 0.05 || math.Abs(off-c.offline) > 0.05) {
+			t.Errorf("%s %dx%d argmax=%v: %d rounds, %.1f / %.1f B/elem; doc says %d, %.1f / %.1f",
+				c.p, c.rows, c.n, c.argmax, got.maxRounds(), on, off, c.rounds, c.online, c.offline)
+		}
+		if b := tournamentCost(c.p, c.rows, c.n, BinaryTournament(c.n), true, false); c.n == 1024 && b.maxRounds() != 90 {
+			t.Errorf("binary tournament over 1024: %d rounds, doc says 90", b.maxRounds())
+		}
+	}
+}
+
+func TestMaxBadInput(t *testing.T) {
+	for _, p := range testProtocols {
+		t.Run(string(p), func(t *testing.T) {
+			sh := shareFloats(t, p, make([]float64, 6), 2, 3)
+			run(t, p, func(e mpc.Engine) (*mpc.Share, error) {
+				x := sh[e.Party()]
+				checks := []struct {
+					what string
+					err  error
+				}{}
+				add := func(what string, err error) {
+					checks = append(checks, struct {
+						what string
+						err  error
+					}{what, err})
+				}
+				_, err := MaxWith(e, x, Tournament{2})
+				add("max: leaves", err)
+				_, err = MaxWith(e, x, Tournament{3, 2})
+				add("max: reaches", err)
+				_, err = MaxWith(e, x, Tournament{1, 3})
+				add("max: below 2", err)
+				_, _, err = ArgmaxWith(e, x, Tournament{2})
+				add("argmax: leaves", err)
+				_, err = Max(e, &mpc.Share{Shape: []int{}})
+				add("max: shape", err)
+				_, err = Max(e, &mpc.Share{Shape: []int{0, 3}})
+				add("max: no rows", err)
+				_, _, err = Argmax(e, &mpc.Share{Shape: []int{2, 0}})
+				add("argmax: shape", err)
+				for _, c := range checks {
+					parts := strings.SplitN(c.what, ": ", 2)
+					if c.err == nil || !strings.Contains(c.err.Error(), parts[0]) || !strings.Contains(c.err.Error(), parts[1]) {
+						return nil, fmt.Errorf("%s: got error %v", c.what, c.err)
+					}
+				}
+				return x, nil
+			})
+		})
+	}
+}
+
+// BenchmarkArgmax: GPT-2's vocabulary (one decode step's greedy token), planned and binary.
+func BenchmarkArgmax(b *testing.B) {
+	const n = 50257
+	for _, p := range testProtocols {
+		for _, binary := range []bool{false, true} {
+			name := "50257"
+			plan := PlanTournament(p, 1, n, WAN)
+			if binary {
+				name, plan = "50257-binary", BinaryTournament(n)
+			}
+			b.Run(fmt.Sprintf("%s/%s", p, name), func(b *testing.B) {
+				sh := shareFloats(b, p, randValues(rand.New(rand.NewPCG(1, 1)), n), n)
+				benchOp(b, p, n, func(e mpc.Engine) error {
+					_, _, err := ArgmaxWith(e, sh[e.Party()], plan)
+					return err
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkMax: softmax's row maximum over 12 heads × 1024 keys (GPT-2, context 1024).
+func BenchmarkMax(b *testing.B) {
+	const h, n = 12, 1024
+	for _, p := range testProtocols {
+		for _, binary := range []bool{false, true} {
+			name := "12x1024"
+			plan := PlanTournament(p, h, n, WAN)
+			if binary {
+				name, plan = "12x1024-binary", BinaryTournament(n)
+			}
+			b.Run(fmt.Sprintf("%s/%s", p, name), func(b *testing.B) {
+				sh := shareFloats(b, p, randValues(rand.New(rand.NewPCG(1, 2)), h*n), h, n)
+				benchOp(b, p, h*n, func(e mpc.Engine) error {
+					_, err := MaxWith(e, sh[e.Party()], plan)
+					return err
+				})
+			})
+		}
+	}
+}
