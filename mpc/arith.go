@@ -354,7 +354,12 @@ func (e *engine) truncReshare(op string, shape []int, z []uint64, bits uint) (*S
 
 func (e *engine) Fix(xs ...*Share) ([]*Share, error) {
 	out := slices.Clone(xs)
-	if e.proto != TwoPC {
+	if e.proto == ThreePC {
+		for i, x := range xs {
+			if x.mask == nil {
+				out[i] = &Share{Shape: slices.Clone(x.Shape), Own: x.Own, Next: x.Next, mask: &fixedMask{s: sum(x.Own, x.Next)}}
+			}
+		}
 		return out, nil
 	}
 	var todo []int
@@ -478,9 +483,11 @@ func (e *engine) MatMulTrunc(x, y *Share) (*Share, error) {
 	return e.truncReshare("matmul", shape, e.localMatMul(x, y, batch, m, k, n), e.cfg.Frac)
 }
 
-// localMatMul is 3pc's local product Z_i = X_i·(Y_i + Y_{i+1}) + X_{i+1}·Y_i + α_i.
+// localMatMul is 3pc's local product Z_i = X_i·(Y_i + Y_{i+1}) + X_{i+1}·Y_i + α_i (the sum
+// comes precomputed with a fixed y).
 func (e *engine) localMatMul(x, y *Share, batch, m, k, n int) []uint64 {
-	z := batchMatMul(x.Own, sum(y.Own, y.Next), batch, m, k, n)
+	ys := sumOf(y)
+	z := batchMatMul(x.Own, ys, batch, m, k, n)
 	batchMatMulAdd(z, x.Next, y.Own, batch, m, k, n)
 	a := e.zeroShare(len(z))
 	for i := range z {
@@ -554,4 +561,12 @@ func (e *engine) beaverMatMul(x, y *Share, batch, m, k, n int, shape []int) (*Sh
 	batchMatMulAdd(z, a, F, batch, m, k, n)
 	out.Own = z
 	return out, nil
+}
+
+// sumOf returns y_i + y_{i+1} of a replicated share, precomputed when y is fixed.
+func sumOf(y *Share) []uint64 {
+	if y.mask != nil && y.mask.s != nil {
+		return y.mask.s
+	}
+	return sum(y.Own, y.Next)
 }

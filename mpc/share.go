@@ -15,14 +15,16 @@ type Share struct {
 	Own   []uint64
 	Next  []uint64
 
-	// mask, set by Engine.Fix in 2pc, keeps a Beaver mask M of this value and the opened
-	// difference D = x - M, so products with it open only the other operand.
+	// mask, set by Engine.Fix, prepares the value as a repeated product operand: in 2pc a
+	// Beaver mask M and the opened difference D = x − M, so products with it open only the other
+	// operand; in 3pc the local sum Own + Next that every replicated product reads.
 	mask *fixedMask
 }
 
 type fixedMask struct {
-	m []uint64 // this party's share of M (the dealer: all of M)
-	d []uint64 // D = x - M, known to P0 and P1 (nil at the dealer)
+	m []uint64 // 2pc: this party's share of M (the dealer: all of M)
+	d []uint64 // 2pc: D = x − M, known to P0 and P1 (nil at the dealer)
+	s []uint64 // 3pc: x_i + x_{i+1}
 }
 
 // NewShare wraps share data received from outside (the client or a share file). next must be
@@ -60,7 +62,7 @@ func remap(x *Share, shape []int, idx []int) *Share {
 	}
 	out.Own, out.Next = take(x.Own), take(x.Next)
 	if x.mask != nil {
-		out.mask = &fixedMask{m: take(x.mask.m), d: take(x.mask.d)}
+		out.mask = &fixedMask{m: take(x.mask.m), d: take(x.mask.d), s: take(x.mask.s)}
 	}
 	return out
 }
@@ -185,6 +187,7 @@ func Concat(axis int, xs ...*Share) (*Share, error) {
 		out.mask = &fixedMask{
 			m: cat(func(s *Share) []uint64 { return s.mask.m }),
 			d: cat(func(s *Share) []uint64 { return s.mask.d }),
+			s: cat(func(s *Share) []uint64 { return s.mask.s }),
 		}
 	}
 	return out, nil
