@@ -1,0 +1,272 @@
+package protocols
+
+//go:generate go run ./internal/fit -o tables.go
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/privinfer/mpcache/mpc"
+)
+
+// polyTable is a piecewise polynomial fitted by internal/fit: segment 0 is (−∞, cuts[0]),
+// segment j is [cuts[j−1], cuts[j]) and the last is [cuts[len−1], ∞); on segment j the value
+// is Σ_k coefs[j][k]·(x − centres[j])^k.
+type polyTable struct {
+	cuts    []float64
+	centres []float64
+	coefs   [][]float64
+}
+
+// linearTable holds linear pieces g(x) ≈ p[i] − q[i]·x on [cuts[i], cuts[i+1]).
+type linearTable struct {
+	cuts []float64
+	p, q []float64
+}
+
+// column is one public per-segment value, as ring elements (each already in its own
+// encoding: fixed point of some scale, or a plain integer).
+type column []uint64
+
+// segmentValues locates every element of x among the ascending public thresholds thr (ring
+// values at x's scale, see threshold) and returns, for each column, the share of that
+// column's entry for the element's segment: segment 0 lies below thr[0], segment j in
+// [thr[j−1], thr[j]). All comparisons go into one LTZ batch; the rest is local. With
+// s_j = [x ≥ thr_j], the value is col[0] + Σ_j s_j·(col[j+1] − col[j]), which is
+// col[m] − Σ_j [x < thr_j]·(col[j+1] − col[j]): one public matrix product over the bits.
+//
+// Cost: one LTZ per threshold and element (8 rounds).
+func segmentValues(e mpc.Engine, x *mpc.Share, thr []uint64, cols []column) ([]*mpc.Share, error) {
+	n, m, k := x.Len(), len(thr), len(cols)
+	out := make([]*mpc.Share, k)
+	if m == 0 {
+		for c, col := range cols {
+			z, err := zeroLike(e, x)
+			if err != nil {
+				return nil, err
+			}
+			if out[c], err = e.AddPublic(z, mpc.Scalar(col[0])); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	flat, err := mpc.Reshape(x, n, 1)
+	if err != nil {
+		return nil, err
+	}
+	wide, err := mpc.Broadcast(flat, n, m)
+	if err != nil {
+		return nil, err
+	}
+	neg := &mpc.Tensor{Shape: []int{m}, Data: make([]uint64, m)}
+	for j, t := range thr {
+		neg.Data[j] = -t
+	}
+	d, err := e.AddPublic(wide, neg)
+	if err != nil {
+		return nil, err
+	}
+	lt, err := e.LTZ(d) // n×m bits [x < thr_j]
+	if err != nil {
+		return nil, err
+	}
+	diff := mpc.NewTensor(m, k)
+	last := &mpc.Tensor{Shape: []int{1, k}, Data: make([]uint64, k)}
+	for c, col := range cols {
+		if len(col) != m+1 {
+			return nil, fmt.Errorf("protocols: segment column of %d values for %d thresholds", len(col), m)
+		}
+		for j := 0; j < m; j++ {
+			diff.Data[j*k+c] = col[j+1] - col[j]
+		}
+		last.Data[c] = col[m]
+	}
+	sum, err := e.MatMulPublic(lt, diff) // n×k
+	if err != nil {
+		return nil, err
+	}
+	neg2, err := e.Neg(sum)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := e.AddPublic(neg2, last)
+	if err != nil {
+		return nil, err
+	}
+	for c := range cols {
+		v, err := mpc.Take(vals, 1, []int{c})
+		if err != nil {
+			return nil, err
+		}
+		if out[c], err = mpc.Reshape(v, x.Shape...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// zeroLike returns a sharing of zero with x's shape.
+func zeroLike(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
+	return e.Sub(x, x)
+}
+
+// mulPairs multiplies xs[i]·ys[i] (same shapes) for every i in one engine call, so that all the
+// products share its rounds: Mul, or MulTrunc (truncation by Frac) when trunc is set.
+func mulPairs(e mpc.Engine, xs, ys []*mpc.Share, trunc bool) ([]*mpc.Share, error) {
+	flat := func(ss []*mpc.Share) (*mpc.Share, error) {
+		parts := make([]*mpc.Share, len(ss))
+		for i, s := range ss {
+			var err error
+			if parts[i], err = mpc.Reshape(s, s.Len()); err != nil {
+				return nil, err
+			}
+		}
+		return mpc.Concat(0, parts...)
+	}
+	for i := range xs {
+		if xs[i].Len() != ys[i].Len() {
+			return nil, fmt.Errorf("protocols: product of shapes %v and %v", xs[i].Shape, ys[i].Shape)
+		}
+	}
+	a, err := flat(xs)
+	if err != nil {
+		return nil, err
+	}
+	b, err := flat(ys)
+	if err != nil {
+		return nil, err
+	}
+	var z *mpc.Share
+	if trunc {
+		z, err = e.MulTrunc(a, b)
+	} else {
+		z, err = e.Mul(a, b)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*mpc.Share, len(xs))
+	off := 0
+	for i, x := range xs {
+		s, err := mpc.Slice(z, 0, off, off+x.Len())
+		if err != nil {
+			return nil, err
+		}
+		if out[i], err = mpc.Reshape(s, x.Shape...); err != nil {
+			return nil, err
+		}
+		off += x.Len()
+	}
+	return out, nil
+}
+
+// mulShift returns x·y >> shift: one fused MulTrunc when shift is Frac, else Mul then Trunc.
+// 2 rounds in 2pc; in 3pc 2 rounds when shift = Frac and 3 otherwise.
+func mulShift(e mpc.Engine, x, y *mpc.Share, shift uint) (*mpc.Share, error) {
+	if shift == e.Frac() {
+		return e.MulTrunc(x, y)
+	}
+	z, err := e.Mul(x, y)
+	if err != nil {
+		return nil, err
+	}
+	return e.Trunc(z, shift)
+}
+
+// polyEval evaluates Σ_k c[k]·u^k by Estrin's scheme: u at scale Frac, the coefficients (shares
+// of one shape with u) at scale cf. Level l pairs the terms as t_{2i} + t_{2i+1}·u^(2^l) and
+// squares the power, all of a level's products in one batch, so degree d takes
+// ceil(log2(d+1)) levels. Every level but the last is one MulTrunc batch (2 rounds); the last
+// computes t_0·2^Frac + t_1·w and truncates it by shift, giving the result at scale
+// cf + Frac − shift (2 rounds, or 3 in 3pc when shift ≠ Frac). Every product is at most
+// |term·power|·2^(cf+Frac), which the caller keeps below 2^62.
+//
+// Products per element: for degree d ≥ 2, ceil(d/2) + 1 at the first level (the odd terms and
+// u²), then about half as many at each next level; degree 3 takes 4 (3 + 1), degree 7 takes 9
+// (5 + 3 + 1).
+func polyEval(e mpc.Engine, c []*mpc.Share, u *mpc.Share, shift uint) (*mpc.Share, error) {
+	terms, w := c, u
+	for len(terms) > 2 {
+		var xs, ys []*mpc.Share
+		for i := 1; i < len(terms); i += 2 {
+			xs, ys = append(xs, terms[i]), append(ys, w)
+		}
+		xs, ys = append(xs, w), append(ys, w)
+		prods, err := mulPairs(e, xs, ys, true)
+		if err != nil {
+			return nil, err
+		}
+		next := make([]*mpc.Share, 0, (len(terms)+1)/2)
+		for i := 0; i < len(terms); i += 2 {
+			t := terms[i]
+			if i+1 < len(terms) {
+				if t, err = e.Add(t, prods[i/2]); err != nil {
+					return nil, err
+				}
+			}
+			next = append(next, t)
+		}
+		terms, w = next, prods[len(prods)-1]
+	}
+	if len(terms) == 1 {
+		return nil, fmt.Errorf("protocols: polynomial of degree 0")
+	}
+	if shift == e.Frac() {
+		p, err := e.MulTrunc(terms[1], w)
+		if err != nil {
+			return nil, err
+		}
+		return e.Add(terms[0], p)
+	}
+	p, err := e.Mul(terms[1], w)
+	if err != nil {
+		return nil, err
+	}
+	t0, err := MulInt(e, terms[0], 1<<e.Frac())
+	if err != nil {
+		return nil, err
+	}
+	if p, err = e.Add(p, t0); err != nil {
+		return nil, err
+	}
+	return e.Trunc(p, shift)
+}
+
+// piecewisePoly evaluates the table at x (scale Frac) with coefficients at scale cf and the
+// result at scale cf + Frac − shift: one LTZ batch over the cuts, u = x − centre, then polyEval.
+// Where a segment's coefficients are all 0 the result is exactly 0, and where they are
+// (c, 1, 0, …) with c the segment's centre it is exactly x: products with an exact 0 or with
+// exactly 1.0 are multiples of 2^Frac, which the engine's truncation (by the known-MSB method)
+// divides without error.
+func piecewisePoly(e mpc.Engine, x *mpc.Share, t *polyTable, cf, shift uint) (*mpc.Share, error) {
+	f := e.Frac()
+	thr := make([]uint64, len(t.cuts))
+	for j, c := range t.cuts {
+		thr[j] = threshold(c, f)
+	}
+	deg := len(t.coefs[0]) - 1
+	cols := make([]column, deg+2) // centre, then the coefficients
+	for s := range t.centres {
+		cols[0] = append(cols[0], mpc.Encode(t.centres[s], f))
+		for k := 0; k <= deg; k++ {
+			cols[k+1] = append(cols[k+1], mpc.Encode(t.coefs[s][k], cf))
+		}
+	}
+	v, err := segmentValues(e, x, thr, cols)
+	if err != nil {
+		return nil, err
+	}
+	u, err := e.Sub(x, v[0])
+	if err != nil {
+		return nil, err
+	}
+	return polyEval(e, v[1:], u, shift)
+}
+
+// threshold encodes the cut t for comparisons with values of frac fractional bits: the
+// smallest ring value T with T ≥ t·2^frac, so that x ≥ t exactly when x ≥ T for every
+// representable x (rounding to nearest would misplace values within half a unit of a cut).
+func threshold(t float64, frac uint) uint64 {
+	return uint64(int64(math.Ceil(math.Ldexp(t, int(frac)))))
+}
