@@ -7,14 +7,40 @@ import (
 	"runtime"
 	"sync"
 	"unsafe"
+
+	"github.com/privinfer/mpcache/gpu"
+)
+
+// Blocking parameters of the kernels. They are variables only so that tests can shrink
+// them to reach every block edge with small shapes.
+var (
+	// SIMD path, packed (kern6x4).
+	blockK = 256 // depth of a packed block: a b panel is blockK·64 B (L1)
+	blockM = 96  // rows of a per pass over a b block (blockM·blockK·8 B, L2); multiple of tileM
+	blockN = 128 // columns of a packed b block (blockN·blockK·16 B, L2); multiple of tileN
+
+	// SIMD path, direct (kernRow16, kernDot4). directRowsNN and directRowsNT are the
+	// largest row counts of a for which the SIMD path skips packing and streams b once per
+	// row of a instead (matrix-vector style): packing b costs about as much as a product
+	// with that many rows.
+	directRowsNN = 8
+	directRowsNT = 12
+	directK      = 8 // rows of b per pass of kernRow16: few enough streams for the prefetchers
+
+	// Portable path.
+	portableK      = 128 // rows of b (columns, for a·bᵀ) per block
+	portableN      = 256 // columns of b (rows, for a·bᵀ) per block
+	portableNTRows = 8   // fewest rows of a for which a·bᵀ transposes blocks of b
+
+	// parMinMACs is the smallest product, in multiply-adds, split across goroutines;
+	// smaller ones run on the calling goroutine.
+	parMinMACs = 1 << 17
 )
 
 // useSIMD selects the assembly kernels (AVX2 on amd64). It is on when the CPU has them,
 // unless the environment variable MPC_RING_NOASM is set to anything but "" or "0", which
 // forces the portable Go path, e.g. to test it or to compare the two. Both paths give
 // bit-identical results.
-var directK = 64
-
 var useSIMD = hasSIMD && !noASMEnv()
 
 func noASMEnv() bool {
@@ -22,26 +48,10 @@ func noASMEnv() bool {
 	return v != "" && v != "0"
 }
 
-// Blocking parameters.
 const (
-	tileM = 6 // rows of the SIMD register tile (kern6x4)
-	tileN = 4 // columns of the SIMD register tile: one ymm of uint64
-
-	blockK = 256  // depth of a packed block: a kern6x4 b panel is blockK·64 B (L1)
-	blockM = 96   // rows of a packed a block, blockM·blockK·8 B (L2); multiple of tileM
-	blockN = 1024 // columns of a packed b block; multiple of tileN
-
-	// directRows is the largest row count of a that skips packing: the SIMD path then
-	// streams b once per row (matrix-vector style) instead of copying it.
-	directRows = 3
-	strip      = 16 // columns of kernRow16
-	directKc   = 64
-
-	portableK = 256 // depth of a block in the portable path
-
-	// parMinMACs is the smallest product (in multiply-adds) that is split across
-	// goroutines; smaller ones run on the calling goroutine.
-	parMinMACs = 1 << 17
+	tileM = 6  // rows of the SIMD register tile (kern6x4)
+	tileN = 4  // columns of the SIMD register tile: one ymm of uint64
+	strip = 16 // columns of kernRow16
 )
 
 // product is one matrix product c = a·b or c = a·bᵀ with checked shapes.
@@ -60,40 +70,85 @@ func matMul(name string, c, a, b []uint64, m, k, n int, bT bool) {
 		panic(fmt.Sprintf("ring: %s: m=%d k=%d n=%d needs len(a) ≥ %d, len(b) ≥ %d, len(c) ≥ %d; have %d, %d, %d",
 			name, m, k, n, m*k, k*n, m*n, len(a), len(b), len(c)))
 	}
-	c = c[:m*n]
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		clear(c)
-		return
-	}
-	p := &product{c: c, a: a[:m*k], b: b[:k*n], m: m, k: k, n: n, bT: bT}
-	p.run(useSIMD, runtime.GOMAXPROCS(0))
+	p := &product{c: c[:m*n], a: a[:m*k], b: b[:k*n], m: m, k: k, n: n, bT: bT}
+	p.compute(useSIMD, runtime.GOMAXPROCS(0))
 }
 
-// run computes p with at most workers goroutines, each owning a band of rows or columns
-// of c, on the SIMD kernels if simd is set.
+// compute computes p with at most workers goroutines, on the SIMD kernels if simd is set.
+func (p *product) compute(simd bool, workers int) {
+	switch {
+	case p.m == 0 || p.n == 0:
+	case p.k == 0:
+		clear(p.c)
+	default:
+		p.run(simd, workers)
+	}
+}
+
+// batchMatMul computes batch products laid out one after another. Products too small to be
+// split across goroutines are instead handed out whole to GOMAXPROCS workers.
+func batchMatMul(name string, c, a, b []uint64, batch, m, k, n int, bT bool) {
+	if batch < 0 || m < 0 || k < 0 || n < 0 {
+		panic(fmt.Sprintf("ring: %s: negative shape batch=%d m=%d k=%d n=%d", name, batch, m, k, n))
+	}
+	if len(a) < batch*m*k || len(b) < batch*k*n || len(c) < batch*m*n {
+		panic(fmt.Sprintf("ring: %s: batch=%d m=%d k=%d n=%d needs len(a) ≥ %d, len(b) ≥ %d, len(c) ≥ %d; have %d, %d, %d",
+			name, batch, m, k, n, batch*m*k, batch*k*n, batch*m*n, len(a), len(b), len(c)))
+	}
+	one := func(h, workers int) {
+		ch, ah, bh := c[h*m*n:(h+1)*m*n], a[h*m*k:(h+1)*m*k], b[h*k*n:(h+1)*k*n]
+		if !gpu.MatMul(ch, ah, bh, m, k, n, bT) {
+			p := &product{c: ch, a: ah, b: bh, m: m, k: k, n: n, bT: bT}
+			p.compute(useSIMD, workers)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), batch)
+	if workers <= 1 || float64(m)*float64(k)*float64(n) >= float64(parMinMACs) {
+		for h := range batch {
+			one(h, runtime.GOMAXPROCS(0))
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := workers - 1; w >= 0; w-- {
+		f := func() {
+			for h := w * batch / workers; h < (w+1)*batch/workers; h++ {
+				one(h, 1)
+			}
+		}
+		if w == 0 {
+			f()
+		} else {
+			wg.Go(f)
+		}
+	}
+	wg.Wait()
+}
+
+// run computes p, which has m, k, n > 0, with at most workers goroutines, each owning a
+// band of rows or columns of c, on the SIMD kernels if simd is set.
 func (p *product) run(simd bool, workers int) {
 	var work func(i0, i1, j0, j1 int)
 	unit := tileN
+	direct := false
 	switch {
 	case !simd && p.bT:
 		work = p.portableNT
 	case !simd:
 		work = p.portableNN
-	case p.m <= directRows && p.bT:
-		work = p.directNT
-	case p.m <= directRows:
-		work, unit = p.directNN, strip
+	case p.bT && p.m <= directRowsNT:
+		work, direct = p.directNT, true
+	case !p.bT && p.m <= directRowsNN:
+		work, unit, direct = p.directNN, strip, true
 	default:
 		work = p.packed
 	}
-	if float64(p.m)*float64(p.k)*float64(p.n) < parMinMACs {
+	if float64(p.m)*float64(p.k)*float64(p.n) < float64(parMinMACs) {
 		workers = 1
 	}
-	// Split columns when each worker then repacks the smaller operand (a), rows otherwise.
-	total, splitCols := p.n, p.m <= directRows || p.n >= p.m
+	// Split the columns of c when each worker then reads all of the smaller operand (a),
+	// the rows otherwise.
+	total, splitCols := p.n, direct || p.n >= p.m
 	if !splitCols {
 		total, unit = p.m, tileM
 	}
@@ -141,45 +196,53 @@ func aligned(buf *[]uint64, n int) []uint64 {
 
 func roundUp(x, to int) int { return (x + to - 1) / to * to }
 
-// packed computes the block c[i0:i1, j0:j1] with kern6x4 on packed operands: for each
-// blockN×blockK block of b, packed into panels of tileN columns (each k step holding the
-// four values and their swap32 copies), and each blockM×blockK block of a, packed into
-// panels of tileM rows, every tileM×tileN tile of c is one kern6x4 call.
+// packed computes the block c[i0:i1, j0:j1] with kern6x4. Each blockN×blockK block of b is
+// packed into panels of tileN columns (each k step holding the four values and their
+// swap32 copies) that stay in L2; then, blockM rows of a at a time, each tileM×tileN tile of
+// c is one kern6x4 call reading six rows of a in place. The last rows of a, if fewer than
+// tileM, are copied into a zero-padded buffer first.
 func (p *product) packed(i0, i1, j0, j1 int) {
-	bufA := scratchPool.Get().(*[]uint64)
-	bufB := scratchPool.Get().(*[]uint64)
-	defer scratchPool.Put(bufA)
-	defer scratchPool.Put(bufB)
-	kcMax := min(blockK, p.k)
-	ap := aligned(bufA, roundUp(min(blockM, i1-i0), tileM)*kcMax)
-	bp := aligned(bufB, roundUp(min(blockN, j1-j0), tileN)*kcMax*2)
+	k, n := p.k, p.n
+	kcMax := min(blockK, k)
+	nb := roundUp(min(blockN, j1-j0), tileN) * kcMax * 2
+	iFull := i1 - (i1-i0)%tileM
+	ne := 0
+	if iFull < i1 {
+		ne = tileM * k
+	}
+	buf := scratchPool.Get().(*[]uint64)
+	defer scratchPool.Put(buf)
+	s := aligned(buf, nb+ne)
+	bp := s[:nb]
+	edge := s[nb:] // the last (i1-i0) mod tileM rows of a, zero-padded to tileM rows
+	clear(edge[copy(edge, p.a[iFull*k:i1*k]):])
 	var tile [tileM * tileN]uint64
-	n := p.n
 	for jc := j0; jc < j1; jc += blockN {
 		nc := min(blockN, j1-jc)
-		for pc := 0; pc < p.k; pc += blockK {
-			kc := min(blockK, p.k-pc)
+		for pc := 0; pc < k; pc += blockK {
+			kc := min(blockK, k-pc)
 			p.packB(bp, pc, kc, jc, nc)
 			acc := 0
 			if pc > 0 {
 				acc = 1
 			}
 			for ic := i0; ic < i1; ic += blockM {
-				mc := min(blockM, i1-ic)
-				p.packA(ap, ic, mc, pc, kc)
+				ie := min(ic+blockM, i1)
 				for jr := 0; jr < nc; jr += tileN {
 					bPanel := &bp[jr*kc*2]
 					nn := min(tileN, nc-jr)
-					for ir := 0; ir < mc; ir += tileM {
-						aPanel := &ap[ir*kc]
-						ci := (ic+ir)*n + jc + jr
-						mm := min(tileM, mc-ir)
-						if mm == tileM && nn == tileN {
-							kern6x4(kc, aPanel, bPanel, &p.c[ci], n, acc)
+					for i := ic; i < ie; i += tileM {
+						ci := i*n + jc + jr
+						if i < iFull && nn == tileN {
+							kern6x4(kc, &p.a[i*k+pc], k, bPanel, &p.c[ci], n, acc)
 							continue
 						}
-						kern6x4(kc, aPanel, bPanel, &tile[0], tileN, 0)
-						for r := range mm {
+						if i < iFull {
+							kern6x4(kc, &p.a[i*k+pc], k, bPanel, &tile[0], tileN, 0)
+						} else {
+							kern6x4(kc, &edge[pc], k, bPanel, &tile[0], tileN, 0)
+						}
+						for r := range min(tileM, i1-i) {
 							row := p.c[ci+r*n : ci+r*n+nn]
 							t := tile[r*tileN : r*tileN+nn]
 							if acc == 0 {
@@ -201,62 +264,40 @@ func (p *product) packed(i0, i1, j0, j1 int) {
 // holds columns jc+4q..jc+4q+3, and its k step s is the 8 values
 // b[s][0..3], swap32(b[s][0..3]), zero beyond column jc+nc.
 func (p *product) packB(dst []uint64, pc, kc, jc, nc int) {
-	for jr := 0; jr < nc; jr += tileN {
-		d := dst[jr*kc*2 : (jr+tileN)*kc*2]
-		nn := min(tileN, nc-jr)
-		j := jc + jr
-		switch {
-		case p.bT:
-			for r := range tileN {
-				if r >= nn {
-					for s := range kc {
-						d[s*8+r], d[s*8+4+r] = 0, 0
-					}
-					continue
-				}
-				src := p.b[(j+r)*p.k+pc : (j+r)*p.k+pc+kc]
-				for s, v := range src {
-					d[s*8+r], d[s*8+4+r] = v, swap32(v)
-				}
-			}
-		case nn == tileN:
-			off := pc*p.n + j
+	const panel = 2 * tileN // values per k step of a panel
+	full := nc / tileN
+	if !p.bT {
+		if full > 0 {
+			_ = dst[full*kc*panel-1]
+			_ = p.b[(pc+kc-1)*p.n+jc+full*tileN-1]
+			packNN(&dst[0], &p.b[pc*p.n+jc], p.n, kc, full)
+		}
+		if full*tileN < nc {
+			d := dst[full*kc*panel : (full+1)*kc*panel]
 			for s := range kc {
-				src := p.b[off : off+4 : off+4]
-				e := d[s*8 : s*8+8 : s*8+8]
-				e[0], e[1], e[2], e[3] = src[0], src[1], src[2], src[3]
-				e[4], e[5], e[6], e[7] = swap32(src[0]), swap32(src[1]), swap32(src[2]), swap32(src[3])
-				off += p.n
-			}
-		default:
-			off := pc*p.n + j
-			for s := range kc {
-				e := d[s*8 : s*8+8 : s*8+8]
+				off := (pc+s)*p.n + jc
+				e := d[s*panel : s*panel+panel : s*panel+panel]
 				clear(e)
-				for r, v := range p.b[off : off+nn] {
-					e[r], e[4+r] = v, swap32(v)
+				for r, v := range p.b[off+full*tileN : off+nc] {
+					e[r], e[tileN+r] = v, swap32(v)
 				}
-				off += p.n
 			}
 		}
+		return
 	}
-}
-
-// packA packs rows ic..ic+mc of columns pc..pc+kc of a into dst: panel q holds rows
-// ic+6q..ic+6q+5, and its k step s is the 6 values a[r][s], zero beyond row ic+mc.
-func (p *product) packA(dst []uint64, ic, mc, pc, kc int) {
-	for ir := 0; ir < mc; ir += tileM {
-		d := dst[ir*kc : (ir+tileM)*kc]
-		for r := range tileM {
-			if ir+r >= mc {
+	// Column j of bᵀ is row j of b: read four rows of b side by side.
+	for jr := 0; jr < nc; jr += tileN {
+		d := dst[jr/tileN*kc*panel : (jr/tileN+1)*kc*panel]
+		for r := range tileN {
+			if jr+r >= nc {
 				for s := range kc {
-					d[s*tileM+r] = 0
+					d[s*panel+r], d[s*panel+tileN+r] = 0, 0
 				}
 				continue
 			}
-			i := ic + ir + r
-			for s, v := range p.a[i*p.k+pc : i*p.k+pc+kc] {
-				d[s*tileM+r] = v
+			j := jc + jr + r
+			for s, v := range p.b[j*p.k+pc : j*p.k+pc+kc] {
+				d[s*panel+r], d[s*panel+tileN+r] = v, swap32(v)
 			}
 		}
 	}
@@ -352,167 +393,103 @@ func dot(x, y []uint64) uint64 {
 	return s0 + s1 + s2 + s3
 }
 
-// portableNN computes c[i0:i1, j0:j1] = a·b in plain Go: blocks of portableK along k, 4×4
-// register tiles reading a and b in place.
+// portableNN computes c[i0:i1, j0:j1] = a·b in plain Go: for each block of portableN
+// columns and portableK rows of b (kept in L2), each row of c's block (kept in L1) gets four
+// rows of b at a time scaled by the matching elements of a (axpy4), reading b in place.
 func (p *product) portableNN(i0, i1, j0, j1 int) {
+	for jc := j0; jc < j1; jc += portableN {
+		nc := min(portableN, j1-jc)
+		for pc := 0; pc < p.k; pc += portableK {
+			kc := min(portableK, p.k-pc)
+			p.portableBlock(i0, i1, jc, nc, pc, kc, p.b[pc*p.n+jc:], p.n)
+		}
+	}
+}
+
+// portableBlock adds to c[i0:i1, jc:jc+nc] (sets it, if pc is 0) the product of
+// a[i0:i1, pc:pc+kc] and the kc×nc block held in blk with row stride ldb.
+func (p *product) portableBlock(i0, i1, jc, nc, pc, kc int, blk []uint64, ldb int) {
 	k, n := p.k, p.n
-	for pc := 0; pc < k; pc += portableK {
-		kc := min(portableK, k-pc)
-		acc := pc > 0
-		j := j0
-		for ; j+4 <= j1; j += 4 {
-			i := i0
-			for ; i+4 <= i1; i += 4 {
-				nnTile4x4(p.c[i*n+j:], n, p.a[i*k+pc:], k, p.b[pc*n+j:], n, kc, acc)
-			}
-			for ; i < i1; i++ {
-				nnTile1x4(p.c[i*n+j:], p.a[i*k+pc:i*k+pc+kc], p.b[pc*n+j:], n, acc)
-			}
+	for i := i0; i < i1; i++ {
+		ci := p.c[i*n+jc : i*n+jc+nc]
+		if pc == 0 {
+			clear(ci)
 		}
-		for ; j < j1; j++ {
-			for i := i0; i < i1; i++ {
-				var sum uint64
-				off := pc*n + j
-				for _, v := range p.a[i*k+pc : i*k+pc+kc] {
-					sum += v * p.b[off]
-					off += n
-				}
-				if acc {
-					sum += p.c[i*n+j]
-				}
-				p.c[i*n+j] = sum
+		ai := p.a[i*k+pc : i*k+pc+kc]
+		off := 0
+		s := 0
+		for ; s+4 <= kc; s += 4 {
+			axpy4(ci, blk[off:off+nc], blk[off+ldb:off+ldb+nc], blk[off+2*ldb:off+2*ldb+nc], blk[off+3*ldb:off+3*ldb+nc],
+				ai[s], ai[s+1], ai[s+2], ai[s+3])
+			off += 4 * ldb
+		}
+		for ; s < kc; s++ {
+			x := ai[s]
+			for j, v := range blk[off : off+nc] {
+				ci[j] += x * v
 			}
+			off += ldb
 		}
 	}
 }
 
-// nnTile4x4 sets (or, with acc, adds to) the 4×4 tile of c with row stride ldc the product
-// of 4 rows of a (stride lda, kc columns) and kc rows of b (stride ldb, 4 columns).
-func nnTile4x4(c []uint64, ldc int, a []uint64, lda int, b []uint64, ldb int, kc int, acc bool) {
-	a0 := a[:kc]
-	a1 := a[lda : lda+kc]
-	a2 := a[2*lda : 2*lda+kc]
-	a3 := a[3*lda : 3*lda+kc]
-	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 uint64
-	off := 0
-	for s, x0 := range a0 {
-		bs := b[off : off+4 : off+4]
-		b0, b1, b2, b3 := bs[0], bs[1], bs[2], bs[3]
-		x1, x2, x3 := a1[s], a2[s], a3[s]
-		c00 += x0 * b0
-		c01 += x0 * b1
-		c02 += x0 * b2
-		c03 += x0 * b3
-		c10 += x1 * b0
-		c11 += x1 * b1
-		c12 += x1 * b2
-		c13 += x1 * b3
-		c20 += x2 * b0
-		c21 += x2 * b1
-		c22 += x2 * b2
-		c23 += x2 * b3
-		c30 += x3 * b0
-		c31 += x3 * b1
-		c32 += x3 * b2
-		c33 += x3 * b3
-		off += ldb
+// axpy4 adds a0·b0 + a1·b1 + a2·b2 + a3·b3 to c; each b is at least as long as c.
+func axpy4(c, b0, b1, b2, b3 []uint64, a0, a1, a2, a3 uint64) {
+	b0 = b0[:len(c)]
+	b1 = b1[:len(c)]
+	b2 = b2[:len(c)]
+	b3 = b3[:len(c)]
+	for j := range c {
+		c[j] += a0*b0[j] + a1*b1[j] + a2*b2[j] + a3*b3[j]
 	}
-	store4(c[:4:4], acc, c00, c01, c02, c03)
-	store4(c[ldc:ldc+4:ldc+4], acc, c10, c11, c12, c13)
-	store4(c[2*ldc:2*ldc+4:2*ldc+4], acc, c20, c21, c22, c23)
-	store4(c[3*ldc:3*ldc+4:3*ldc+4], acc, c30, c31, c32, c33)
 }
 
-// nnTile1x4 is nnTile4x4 for one row of a.
-func nnTile1x4(c []uint64, a []uint64, b []uint64, ldb int, acc bool) {
-	var c0, c1, c2, c3 uint64
-	off := 0
-	for _, x := range a {
-		bs := b[off : off+4 : off+4]
-		c0 += x * bs[0]
-		c1 += x * bs[1]
-		c2 += x * bs[2]
-		c3 += x * bs[3]
-		off += ldb
-	}
-	store4(c[:4:4], acc, c0, c1, c2, c3)
-}
-
-func store4(c []uint64, acc bool, v0, v1, v2, v3 uint64) {
-	c = c[:4]
-	if acc {
-		v0 += c[0]
-		v1 += c[1]
-		v2 += c[2]
-		v3 += c[3]
-	}
-	c[0], c[1], c[2], c[3] = v0, v1, v2, v3
-}
-
-// portableNT computes c[i0:i1, j0:j1] = a·bᵀ in plain Go: blocks of portableK along k and
-// 4×4 tiles of dot products of rows of a with rows of b.
+// portableNT computes c[i0:i1, j0:j1] = a·bᵀ in plain Go. With few rows of a, it takes dot
+// products of a row of a with four rows of b at a time; otherwise it transposes each block of
+// portableN rows and portableK columns of b and proceeds as portableNN.
 func (p *product) portableNT(i0, i1, j0, j1 int) {
 	k, n := p.k, p.n
-	for pc := 0; pc < k; pc += portableK {
-		kc := min(portableK, k-pc)
-		acc := pc > 0
-		i := i0
-		for ; i+4 <= i1; i += 4 {
+	if i1-i0 < portableNTRows {
+		for i := i0; i < i1; i++ {
+			ai, ci := p.a[i*k:i*k+k], p.c[i*n:i*n+n]
 			j := j0
 			for ; j+4 <= j1; j += 4 {
-				ntTile4x4(p.c[i*n+j:], n, p.a[i*k+pc:], p.b[j*k+pc:], k, kc, acc)
+				ci[j], ci[j+1], ci[j+2], ci[j+3] = dot1x4(ai, p.b[j*k:], p.b[(j+1)*k:], p.b[(j+2)*k:], p.b[(j+3)*k:])
 			}
 			for ; j < j1; j++ {
-				for r := range 4 {
-					p.ntOne(i+r, j, pc, kc, acc)
+				ci[j] = dot(ai, p.b[j*k:])
+			}
+		}
+		return
+	}
+	buf := scratchPool.Get().(*[]uint64)
+	defer scratchPool.Put(buf)
+	blk := aligned(buf, min(portableK, k)*min(portableN, j1-j0))
+	for jc := j0; jc < j1; jc += portableN {
+		nc := min(portableN, j1-jc)
+		for pc := 0; pc < k; pc += portableK {
+			kc := min(portableK, k-pc)
+			for j := range nc {
+				for s, v := range p.b[(jc+j)*k+pc : (jc+j)*k+pc+kc] {
+					blk[s*nc+j] = v
 				}
 			}
-		}
-		for ; i < i1; i++ {
-			for j := j0; j < j1; j++ {
-				p.ntOne(i, j, pc, kc, acc)
-			}
+			p.portableBlock(i0, i1, jc, nc, pc, kc, blk, nc)
 		}
 	}
 }
 
-func (p *product) ntOne(i, j, pc, kc int, acc bool) {
-	k := p.k
-	s := dot(p.a[i*k+pc:i*k+pc+kc], p.b[j*k+pc:])
-	if acc {
-		s += p.c[i*p.n+j]
+// dot1x4 returns the dot products of a with b0..b3, each at least as long as a.
+func dot1x4(a, b0, b1, b2, b3 []uint64) (c0, c1, c2, c3 uint64) {
+	b0 = b0[:len(a)]
+	b1 = b1[:len(a)]
+	b2 = b2[:len(a)]
+	b3 = b3[:len(a)]
+	for s, x := range a {
+		c0 += x * b0[s]
+		c1 += x * b1[s]
+		c2 += x * b2[s]
+		c3 += x * b3[s]
 	}
-	p.c[i*p.n+j] = s
-}
-
-// ntTile4x4 sets (or, with acc, adds to) the 4×4 tile of c with row stride ldc the dot
-// products over kc terms of 4 rows of a with 4 rows of b, both with row stride ld.
-func ntTile4x4(c []uint64, ldc int, a, b []uint64, ld, kc int, acc bool) {
-	a0, a1, a2, a3 := a[:kc], a[ld:ld+kc], a[2*ld:2*ld+kc], a[3*ld:3*ld+kc]
-	b0, b1, b2, b3 := b[:kc], b[ld:ld+kc], b[2*ld:2*ld+kc], b[3*ld:3*ld+kc]
-	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 uint64
-	for s, x0 := range a0 {
-		x1, x2, x3 := a1[s], a2[s], a3[s]
-		y0, y1, y2, y3 := b0[s], b1[s], b2[s], b3[s]
-		c00 += x0 * y0
-		c01 += x0 * y1
-		c02 += x0 * y2
-		c03 += x0 * y3
-		c10 += x1 * y0
-		c11 += x1 * y1
-		c12 += x1 * y2
-		c13 += x1 * y3
-		c20 += x2 * y0
-		c21 += x2 * y1
-		c22 += x2 * y2
-		c23 += x2 * y3
-		c30 += x3 * y0
-		c31 += x3 * y1
-		c32 += x3 * y2
-		c33 += x3 * y3
-	}
-	store4(c[:4:4], acc, c00, c01, c02, c03)
-	store4(c[ldc:ldc+4:ldc+4], acc, c10, c11, c12, c13)
-	store4(c[2*ldc:2*ldc+4:2*ldc+4], acc, c20, c21, c22, c23)
-	store4(c[3*ldc:3*ldc+4:3*ldc+4], acc, c30, c31, c32, c33)
+	return
 }

@@ -11,7 +11,7 @@ var hasSIMD = cpu.X86.HasAVX2
 // pointers: callers check every bound first.
 
 //go:noescape
-func kern6x4(kc int, a, b, c *uint64, ldc int, acc int)
+func kern6x4(kc int, a *uint64, lda int, b, c *uint64, ldc int, acc int)
 
 //go:noescape
 func kernRow16(k int, a, b *uint64, ldb int, c *uint64, acc int)
@@ -21,3 +21,6 @@ func kernRow4(k int, a, b *uint64, ldb int, c *uint64, acc int)
 
 //go:noescape
 func kernDot4(k4 int, a, as, b *uint64, ldb int, out *uint64)
+
+//go:noescape
+func packNN(dst, b *uint64, ldb, kc, np int)

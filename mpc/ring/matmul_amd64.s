@@ -25,30 +25,35 @@
 	VPADDQ t, lo, lo; \
 	VPADDQ u, lo, lo
 
-// MAC6 processes one row of the 6×4 tile for one k step: Y12 = b, Y13 = swap(b),
-// the row's a element is broadcast from off(AX).
-#define MAC6(off, lo, x) \
-	VPBROADCASTQ off(AX), Y14; \
+// MAC6 processes one row of the 6×4 tile for one k step: Y12 = b, Y13 = swap(b), and the
+// row's a element is broadcast from mem.
+#define MAC6(mem, lo, x) \
+	VPBROADCASTQ mem, Y14; \
 	VPMULUDQ     Y12, Y14, Y15; \
 	VPADDQ       Y15, lo, lo; \
 	VPMULLD      Y13, Y14, Y15; \
 	VPADDD       Y15, x, x
 
-// func kern6x4(kc int, a, b, c *uint64, ldc int, acc int)
+// func kern6x4(kc int, a *uint64, lda int, b, c *uint64, ldc int, acc int)
 //
 // kern6x4 computes the 6×4 tile c[r][j] (row stride ldc elements) as
-// (acc != 0 ? c[r][j] : 0) + Σ_p a[6p+r]·b[8p+j], for p < kc, where the packed b panel holds,
-// for each p, the four b values followed by their half-swapped copies.
-TEXT ·kern6x4(SB), NOSPLIT, $0-48
+// (acc != 0 ? c[r][j] : 0) + Σ_p a[r·lda+p]·b[8p+j] for p < kc: a is read in place (six rows,
+// row stride lda elements) and b is a packed panel that holds, for each p, the four b values
+// followed by their half-swapped copies.
+TEXT ·kern6x4(SB), NOSPLIT, $0-56
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ lda+16(FP), R8
 	SHLQ $3, R8
-	LEAQ (DX)(R8*2), R9 // row 2
-	LEAQ (R9)(R8*2), R10 // row 4
-	MOVQ acc+40(FP), R11
+	LEAQ (AX)(R8*2), R10
+	ADDQ R8, R10 // row 3 of a
+	MOVQ b+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R9
+	SHLQ $3, R9
+	LEAQ (DX)(R9*2), R11 // row 2 of c
+	LEAQ (R11)(R9*2), R12 // row 4 of c
+	MOVQ acc+48(FP), R13
 
 	VPXOR Y1, Y1, Y1
 	VPXOR Y3, Y3, Y3
@@ -56,14 +61,14 @@ TEXT ·kern6x4(SB), NOSPLIT, $0-48
 	VPXOR Y7, Y7, Y7
 	VPXOR Y9, Y9, Y9
 	VPXOR Y11, Y11, Y11
-	TESTQ R11, R11
+	TESTQ R13, R13
 	JZ    zero6
 	VMOVDQU (DX), Y0
-	VMOVDQU (DX)(R8*1), Y2
-	VMOVDQU (R9), Y4
-	VMOVDQU (R9)(R8*1), Y6
-	VMOVDQU (R10), Y8
-	VMOVDQU (R10)(R8*1), Y10
+	VMOVDQU (DX)(R9*1), Y2
+	VMOVDQU (R11), Y4
+	VMOVDQU (R11)(R9*1), Y6
+	VMOVDQU (R12), Y8
+	VMOVDQU (R12)(R9*1), Y10
 	JMP     start6
 
 zero6:
@@ -81,13 +86,14 @@ start6:
 loop6:
 	VMOVDQU (BX), Y12
 	VMOVDQU 32(BX), Y13
-	MAC6(0, Y0, Y1)
-	MAC6(8, Y2, Y3)
-	MAC6(16, Y4, Y5)
-	MAC6(24, Y6, Y7)
-	MAC6(32, Y8, Y9)
-	MAC6(40, Y10, Y11)
-	ADDQ $48, AX
+	MAC6((AX), Y0, Y1)
+	MAC6((AX)(R8*1), Y2, Y3)
+	MAC6((AX)(R8*2), Y4, Y5)
+	MAC6((R10), Y6, Y7)
+	MAC6((R10)(R8*1), Y8, Y9)
+	MAC6((R10)(R8*2), Y10, Y11)
+	ADDQ $8, AX
+	ADDQ $8, R10
 	ADDQ $64, BX
 	DECQ CX
 	JNZ  loop6
@@ -100,11 +106,11 @@ done6:
 	COMBINE(Y8, Y9, Y12, Y13)
 	COMBINE(Y10, Y11, Y14, Y15)
 	VMOVDQU Y0, (DX)
-	VMOVDQU Y2, (DX)(R8*1)
-	VMOVDQU Y4, (R9)
-	VMOVDQU Y6, (R9)(R8*1)
-	VMOVDQU Y8, (R10)
-	VMOVDQU Y10, (R10)(R8*1)
+	VMOVDQU Y2, (DX)(R9*1)
+	VMOVDQU Y4, (R11)
+	VMOVDQU Y6, (R11)(R9*1)
+	VMOVDQU Y8, (R12)
+	VMOVDQU Y10, (R12)(R9*1)
 	VZEROUPPER
 	RET
 
@@ -276,5 +282,70 @@ doneD4:
 	VPERM2I128  $0x31, Y10, Y8, Y1
 	VPADDQ      Y1, Y0, Y0
 	VMOVDQU     Y0, (DX)
+	VZEROUPPER
+	RET
+
+// func packNN(dst, b *uint64, ldb, kc, np int)
+//
+// packNN packs np panels of 4 columns and kc rows of the row-major b (row stride ldb
+// elements) for kern6x4: panel q starts at dst[q·8·kc], and its k step s is the 8 values
+// b[s][4q..4q+3] and their half-swapped copies. It reads 8 rows at a time, panel by panel,
+// so that both the reads and the writes stay sequential.
+TEXT ·packNN(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ b+8(FP), SI
+	MOVQ ldb+16(FP), R8
+	SHLQ $3, R8
+	MOVQ kc+24(FP), CX
+	MOVQ np+32(FP), DX
+	MOVQ CX, R9
+	SHLQ $6, R9 // panel stride in bytes
+	XORQ R10, R10 // s0
+
+rowsP:
+	CMPQ R10, CX
+	JGE  doneP
+	MOVQ CX, R11
+	SUBQ R10, R11
+	CMPQ R11, $8
+	JLE  haveRowsP
+	MOVQ $8, R11
+
+haveRowsP:
+	// R12: source of row s0, column 0; R13: destination of panel 0, step s0.
+	MOVQ  R10, R12
+	IMULQ R8, R12
+	ADDQ  SI, R12
+	MOVQ  R10, R13
+	SHLQ  $6, R13
+	ADDQ  DI, R13
+	MOVQ  DX, R14 // panels left
+
+panelP:
+	TESTQ R14, R14
+	JZ    nextRowsP
+	MOVQ  R12, AX
+	MOVQ  R13, BX
+	MOVQ  R11, R15
+
+stepP:
+	VMOVDQU (AX), Y0
+	VPSHUFD $0xb1, Y0, Y1
+	VMOVDQU Y0, (BX)
+	VMOVDQU Y1, 32(BX)
+	ADDQ    R8, AX
+	ADDQ    $64, BX
+	DECQ    R15
+	JNZ     stepP
+	ADDQ    $32, R12
+	ADDQ    R9, R13
+	DECQ    R14
+	JMP     panelP
+
+nextRowsP:
+	ADDQ R11, R10
+	JMP  rowsP
+
+doneP:
 	VZEROUPPER
 	RET

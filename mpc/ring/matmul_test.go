@@ -3,7 +3,6 @@ package ring
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"testing"
 )
@@ -46,7 +45,8 @@ func randRing(r *rand.Rand, n int) []uint64 {
 	return x
 }
 
-// paths lists the implementations the tests compare.
+// paths lists the implementations the tests compare: the portable Go path, and the SIMD
+// path where the CPU has it unless MPC_RING_NOASM disables it.
 func paths() []struct {
 	name string
 	simd bool
@@ -55,7 +55,7 @@ func paths() []struct {
 		name string
 		simd bool
 	}{{"portable", false}}
-	if hasSIMD {
+	if hasSIMD && !noASMEnv() {
 		ps = append(ps, struct {
 			name string
 			simd bool
@@ -92,26 +92,23 @@ func testShapes(short bool) []shape {
 func TestMatMul(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, sh := range testShapes(testing.Short()) {
-		a := randRing(r, sh.m*sh.k)
-		b := randRing(r, sh.k*sh.n)
-		for _, bT := range []bool{false, true} {
-			want := refMatMul(a, b, sh.m, sh.k, sh.n, bT)
-			for _, path := range paths() {
-				for _, workers := range []int{1, 2, 3} {
-					name := fmt.Sprintf("%dx%dx%d/T=%v/%s/w=%d", sh.m, sh.k, sh.n, bT, path.name, workers)
-					c := randRing(r, sh.m*sh.n) // garbage that must be overwritten
-					p := &product{c: c, a: a, b: b, m: sh.m, k: sh.k, n: sh.n, bT: bT}
-					if sh.m*sh.n > 0 && sh.k > 0 {
-						p.run(path.simd, workers)
-					} else if sh.k == 0 {
-						clear(c)
-					}
-					if !slices.Equal(c, want) {
-						t.Errorf("%s: mismatch", name)
+		t.Run(fmt.Sprintf("%dx%dx%d", sh.m, sh.k, sh.n), func(t *testing.T) {
+			a := randRing(r, sh.m*sh.k)
+			b := randRing(r, sh.k*sh.n)
+			for _, bT := range []bool{false, true} {
+				want := refMatMul(a, b, sh.m, sh.k, sh.n, bT)
+				for _, path := range paths() {
+					for _, workers := range []int{1, 2, 3} {
+						c := randRing(r, sh.m*sh.n) // garbage that must be overwritten
+						p := &product{c: c, a: a, b: b, m: sh.m, k: sh.k, n: sh.n, bT: bT}
+						p.compute(path.simd, workers)
+						if !slices.Equal(c, want) {
+							t.Errorf("T=%v/%s/workers=%d: mismatch", bT, path.name, workers)
+						}
 					}
 				}
 			}
-		}
+		})
 	}
 }
 
@@ -120,7 +117,7 @@ func TestMatMul(t *testing.T) {
 func TestPublicAPI(t *testing.T) {
 	defer func(v bool) { useSIMD = v }(useSIMD)
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, simd := range []bool{false, hasSIMD} {
+	for _, simd := range []bool{false, hasSIMD && !noASMEnv()} {
 		useSIMD = simd
 		for _, sh := range []shape{{1, 768, 2304}, {64, 64, 64}, {1, 64, 1024}, {50, 0, 7}, {3, 9, 1}} {
 			t.Run(fmt.Sprintf("simd=%v/%dx%dx%d", simd, sh.m, sh.k, sh.n), func(t *testing.T) {
@@ -173,4 +170,91 @@ func TestNoASMEnv(t *testing.T) {
 	}
 }
 
-var _ = runtime.GOMAXPROCS
+// TestMatMulSmallBlocks shrinks every blocking parameter so that small shapes cross all
+// block edges (several k blocks, row blocks, column blocks), with the direct (unpacked) SIMD
+// path forced on and off.
+func TestMatMulSmallBlocks(t *testing.T) {
+	saved := []*int{&blockK, &blockM, &blockN, &directRowsNN, &directRowsNT, &directK,
+		&portableK, &portableN, &portableNTRows}
+	old := make([]int, len(saved))
+	for i, p := range saved {
+		old[i] = *p
+	}
+	t.Cleanup(func() {
+		for i, p := range saved {
+			*p = old[i]
+		}
+	})
+	blockK, blockM, blockN, directK = 5, 12, 8, 3
+	portableK, portableN, portableNTRows = 5, 6, 3
+	r := rand.New(rand.NewPCG(7, 8))
+	shapes := []shape{{1, 1, 1}, {1, 13, 37}, {2, 11, 9}, {5, 16, 17}, {7, 23, 16}, {13, 9, 35},
+		{19, 17, 8}, {25, 12, 21}, {31, 40, 5}, {40, 7, 33}}
+	for _, direct := range []int{0, 1000} {
+		directRowsNN, directRowsNT = direct, direct
+		for _, sh := range shapes {
+			a := randRing(r, sh.m*sh.k)
+			b := randRing(r, sh.k*sh.n)
+			for _, bT := range []bool{false, true} {
+				want := refMatMul(a, b, sh.m, sh.k, sh.n, bT)
+				for _, path := range paths() {
+					for _, workers := range []int{1, 2} {
+						t.Run(fmt.Sprintf("direct=%v/%dx%dx%d/T=%v/%s/w=%d", direct > 0, sh.m, sh.k, sh.n, bT, path.name, workers), func(t *testing.T) {
+							c := randRing(r, sh.m*sh.n)
+							p := &product{c: c, a: a, b: b, m: sh.m, k: sh.k, n: sh.n, bT: bT}
+							p.compute(path.simd, workers)
+							if !slices.Equal(c, want) {
+								t.Errorf("mismatch")
+							}
+						})
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBatchMatMul checks the batched products item by item against refMatMul, for batches
+// of small products (spread over workers) and of large ones (each split internally).
+func TestBatchMatMul(t *testing.T) {
+	defer func(v bool) { useSIMD = v }(useSIMD)
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, simd := range []bool{false, hasSIMD && !noASMEnv()} {
+		useSIMD = simd
+		for _, tc := range []struct{ batch, m, k, n int }{
+			{0, 3, 3, 3}, {1, 2, 5, 7}, {3, 1, 64, 33}, {12, 1, 64, 100}, {5, 7, 0, 3}, {2, 70, 64, 90},
+		} {
+			for _, bT := range []bool{false, true} {
+				t.Run(fmt.Sprintf("simd=%v/%dx(%dx%dx%d)/T=%v", simd, tc.batch, tc.m, tc.k, tc.n, bT), func(t *testing.T) {
+					mk, kn, mn := tc.m*tc.k, tc.k*tc.n, tc.m*tc.n
+					a := randRing(r, tc.batch*mk)
+					b := randRing(r, tc.batch*kn)
+					c := randRing(r, tc.batch*mn+1)
+					last := c[tc.batch*mn]
+					if bT {
+						BatchMatMulNT(c, a, b, tc.batch, tc.m, tc.k, tc.n)
+					} else {
+						BatchMatMul(c, a, b, tc.batch, tc.m, tc.k, tc.n)
+					}
+					for h := range tc.batch {
+						want := refMatMul(a[h*mk:(h+1)*mk], b[h*kn:(h+1)*kn], tc.m, tc.k, tc.n, bT)
+						if !slices.Equal(c[h*mn:(h+1)*mn], want) {
+							t.Errorf("item %d mismatch", h)
+						}
+					}
+					if c[tc.batch*mn] != last {
+						t.Errorf("wrote past batch·m·n")
+					}
+				})
+			}
+		}
+	}
+	t.Run("short slice panics", func(t *testing.T) {
+		defer func() {
+			if recover() == nil {
+				t.Errorf("no panic")
+			}
+		}()
+		BatchMatMul(make([]uint64, 8), make([]uint64, 8), make([]uint64, 7), 2, 2, 2, 2)
+	})
+}
