@@ -1,0 +1,321 @@
+package infer
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/privinfer/mpcache/model"
+	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/inproc"
+	"github.com/privinfer/mpcache/mpc/mpctest"
+)
+
+// storiesDir is the real model used by the acceptance tests; they skip when it is absent.
+const storiesDir = "../../shared/models/stories260K"
+
+var testFrac uint = 16
+
+var backends = []mpc.Protocol{mpc.TwoPC, mpc.ThreePC}
+
+// oneHot returns the public one-hot rows of ids.
+func oneHot(ids []int, vocab int) *mpc.Tensor {
+	t := mpc.NewTensor(len(ids), vocab)
+	for i, id := range ids {
+		t.Data[i*vocab+id] = 1
+	}
+	return t
+}
+
+// secureRun is the outcome of a secure greedy generation.
+type secureRun struct {
+	tokens []int
+	logits [][]float64 // revealed logits of every step
+	stats  []mpc.Stat  // per party
+}
+
+// generate runs greedy generation of n tokens after prompt on all parties of protocol p over
+// network nw, revealing tokens and logits as the client would (tests only reveal logits).
+func generate(t testing.TB, p mpc.Protocol, nw inproc.Network, m *model.Model, prompt []int, n int, newPolicy func() Policy) secureRun {
+	t.Helper()
+	shares, err := ShareModel(m, p, testFrac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := mpc.Split(p, oneHot(prompt, m.Config.Vocab))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type party struct {
+		ids, logits []*mpc.Share
+		stat        mpc.Stat
+	}
+	res, err := inproc.Run(p, nw, mpc.Config{Frac: testFrac, Comparison: mpc.CompareCircuit}, func(e mpc.Engine) (party, error) {
+		var out party
+		var pol Policy
+		if newPolicy != nil {
+			pol = newPolicy()
+		}
+		s, err := NewSession(e, shares[e.Party()], Options{Policy: pol})
+		if err != nil {
+			return out, err
+		}
+		logits, err := s.Prefill(in[e.Party()])
+		for step := 0; err == nil; step++ {
+			out.logits = append(out.logits, logits)
+			var oh, id *mpc.Share
+			if oh, id, err = s.Next(logits); err != nil {
+				break
+			}
+			out.ids = append(out.ids, id)
+			if step == n-1 {
+				break
+			}
+			logits, err = s.Decode(oh)
+		}
+		out.stat = e.Meter().Total()
+		return out, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run secureRun
+	for step := range res[0].ids {
+		id := mpctest.Reveal(t, p, []*mpc.Share{res[0].ids[step], res[1].ids[step], res[2].ids[step]})
+		run.tokens = append(run.tokens, int(int64(id.Data[0])))
+		lg := mpctest.Reveal(t, p, []*mpc.Share{res[0].logits[step], res[1].logits[step], res[2].logits[step]})
+		run.logits = append(run.logits, mpc.DecodeTensor(lg, testFrac))
+	}
+	for _, r := range res {
+		run.stats = append(run.stats, r.stat)
+	}
+	return run
+}
+
+// reference runs the float64 reference greedily for n tokens, returning tokens and logits.
+func reference(t testing.TB, m *model.Model, prompt []int, n int, pol model.Policy) ([]int, [][]float64) {
+	t.Helper()
+	s, err := model.NewSession(m, model.Options{Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits, err := s.Prefill(prompt)
+	var toks []int
+	var all [][]float64
+	for err == nil {
+		all = append(all, logits)
+		next := 0
+		for i, v := range logits {
+			if v > logits[next] {
+				next = i
+			}
+		}
+		toks = append(toks, next)
+		if len(toks) == n {
+			break
+		}
+		logits, err = s.Decode(next)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toks, all
+}
+
+// compare checks secure tokens against the reference and returns the largest logit error over
+// the steps where the two agree so far.
+func compare(t *testing.T, run secureRun, refTok []int, refLogits [][]float64) float64 {
+	t.Helper()
+	worst := 0.0
+	for i := range refTok {
+		for j, v := range refLogits[i] {
+			worst = max(worst, math.Abs(run.logits[i][j]-v))
+		}
+		if run.tokens[i] != refTok[i] {
+			t.Fatalf("token %d: secure %d, reference %d (secure %v, reference %v; largest logit error so far %.4f)",
+				i, run.tokens[i], refTok[i], run.tokens, refTok, worst)
+		}
+	}
+	return worst
+}
+
+var stories struct {
+	once  sync.Once
+	m     *model.Model
+	cases []struct {
+		Prompt    string `json:"prompt"`
+		PromptIDs []int  `json:"prompt_ids"`
+	}
+	err error
+}
+
+func loadStories(t *testing.T) *model.Model {
+	t.Helper()
+	stories.once.Do(func() {
+		stories.m, stories.err = model.LoadLlama2C(filepath.Join(storiesDir, "stories260K.bin"))
+		if stories.err != nil {
+			return
+		}
+		var ref struct {
+			Cases []struct {
+				Prompt    string `json:"prompt"`
+				PromptIDs []int  `json:"prompt_ids"`
+			} `json:"cases"`
+		}
+		b, err := os.ReadFile(filepath.Join(storiesDir, "reference_greedy.json"))
+		if err != nil {
+			stories.err = err
+			return
+		}
+		if stories.err = json.Unmarshal(b, &ref); stories.err == nil {
+			stories.cases = ref.Cases
+		}
+	})
+	if stories.err != nil {
+		t.Skipf("stories260K not available (%v): get it into %s", stories.err, storiesDir)
+	}
+	return stories.m
+}
+
+// TestStoriesGreedy is the acceptance test: secure greedy generation on stories260K equals the
+// plaintext reference token for token, with a bounded logit error.
+func TestStoriesGreedy(t *testing.T) {
+	m := loadStories(t)
+	n := 32
+	cases := stories.cases
+	if testing.Short() {
+		n, cases = 8, cases[1:2]
+	}
+	const bound = 0.05
+	for _, p := range backends {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/%q", p, c.Prompt), func(t *testing.T) {
+				refTok, refLogits := reference(t, m, c.PromptIDs, n, nil)
+				run := generate(t, p, inproc.Memory, m, c.PromptIDs, n, nil)
+				worst := compare(t, run, refTok, refLogits)
+				t.Logf("%d tokens match; largest logit error %.4f", n, worst)
+				if worst > bound {
+					t.Fatalf("largest logit error %.4f exceeds %.2f", worst, bound)
+				}
+			})
+		}
+	}
+}
+
+// TestTinyGPT2 checks secure prefill and decode of a seeded random GPT-2-style model, over
+// memory and, for one case per backend, TCP on loopback.
+func TestTinyGPT2(t *testing.T) {
+	m, err := model.RandomModel("gpt2-test", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := []int{3, 17, 42, 5, 99, 1, 0, 64}
+	for i := range prompt {
+		prompt[i] %= m.Config.Vocab
+	}
+	for _, p := range backends {
+		for _, nw := range []struct {
+			name string
+			nw   inproc.Network
+		}{{"memory", inproc.Memory}, {"loopback", inproc.Loopback}} {
+			t.Run(string(p)+"/"+nw.name, func(t *testing.T) {
+				refTok, refLogits := reference(t, m, prompt, 4, nil)
+				run := generate(t, p, nw.nw, m, prompt, 4, nil)
+				worst := compare(t, run, refTok, refLogits)
+				t.Logf("largest logit error %.4f", worst)
+				if worst > 0.05 {
+					t.Fatalf("largest logit error %.4f exceeds 0.05", worst)
+				}
+			})
+		}
+	}
+}
+
+func TestShareFile(t *testing.T) {
+	m, err := model.RandomModel("llama-test", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range backends {
+		t.Run(string(p), func(t *testing.T) {
+			shares, err := ShareModel(m, p, 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for party, w := range shares {
+				var buf bytes.Buffer
+				if err := w.Save(&buf); err != nil {
+					t.Fatal(err)
+				}
+				got, err := LoadShares(bytes.NewReader(buf.Bytes()), Expect{Protocol: p, Party: party, CheckParty: true, ModelID: w.ModelID})
+				if err != nil {
+					t.Fatalf("party %d: %v", party, err)
+				}
+				if got.ModelID != w.ModelID || !slices.Equal(got.Embed.Own, w.Embed.Own) || !slices.Equal(got.Layers[1].Down.Next, w.Layers[1].Down.Next) {
+					t.Fatalf("party %d: round trip changed the shares", party)
+				}
+			}
+			var buf bytes.Buffer
+			if err := shares[0].Save(&buf); err != nil {
+				t.Fatal(err)
+			}
+			file := buf.Bytes()
+			other := mpc.ThreePC
+			if p == mpc.ThreePC {
+				other = mpc.TwoPC
+			}
+			corrupt := slices.Clone(file)
+			corrupt[len(corrupt)/2] ^= 1
+			bad := []struct {
+				name string
+				data []byte
+				want Expect
+				msg  string
+			}{
+				{"wrong-party", file, Expect{Party: 1, CheckParty: true}, "belongs to party 0"},
+				{"wrong-protocol", file, Expect{Protocol: other}, "protocol"},
+				{"wrong-model", file, Expect{ModelID: "0123"}, "model"},
+				{"corrupt", corrupt, Expect{}, "corrupt"},
+				{"truncated", file[:len(file)-100], Expect{}, "truncated"},
+				{"not-a-share-file", []byte("hello world, this is not it"), Expect{}, "magic"},
+			}
+			for _, b := range bad {
+				t.Run(b.name, func(t *testing.T) {
+					_, err := LoadShares(bytes.NewReader(b.data), b.want)
+					if err == nil || !strings.Contains(err.Error(), b.msg) {
+						t.Fatalf("got %v, want an error about %q", err, b.msg)
+					}
+				})
+			}
+		})
+	}
+}
+
+// FuzzLoadShares feeds arbitrary bytes to the share-file reader: it must return an error or
+// shares, never panic.
+func FuzzLoadShares(f *testing.F) {
+	m, err := model.RandomModel("llama-test", 3)
+	if err != nil {
+		f.Fatal(err)
+	}
+	shares, err := ShareModel(m, mpc.TwoPC, 16)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := shares[2].Save(&buf); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte(fileMagic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		LoadShares(bytes.NewReader(data), Expect{})
+	})
+}

@@ -1,0 +1,184 @@
+package infer
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/privinfer/mpcache/model"
+	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/protocols"
+)
+
+// Options configures a Session.
+type Options struct {
+	// Policy chooses what decoding attends to; nil means the full cache.
+	Policy Policy
+}
+
+// Session runs the secure forward of one sequence with a KV cache on one party: one Prefill of
+// the prompt, then one Decode per further token, mirroring model.Session. Every party runs the
+// same calls in the same order. A Session is not safe for concurrent use.
+type Session struct {
+	e      mpc.Engine
+	cfg    model.Config
+	w      *ModelShares
+	layers []LayerShares
+	embedW *mpc.Share // [Vocab][Dim], fixed in 2pc
+	cls    *mpc.Share // [Dim][Vocab], fixed in 2pc
+	policy Policy
+	prompt int    // prompt length, 0 before Prefill
+	pos    int    // tokens processed
+	phase  string // "prefill" or "decode": the meter label of the last forward and its argmax
+}
+
+// NewSession checks that w belongs to e's protocol, party and fixed point, and prepares the
+// weights: in 2pc every matrix becomes a fixed operand (one round that opens each weight minus
+// a fresh mask, once per session), so per-token products open only activations.
+func NewSession(e mpc.Engine, w *ModelShares, opts Options) (*Session, error) {
+	if w == nil {
+		return nil, errors.New("infer: session needs model shares")
+	}
+	switch {
+	case w.Protocol != e.Protocol():
+		return nil, fmt.Errorf("infer: shares are for protocol %s, the engine runs %s", w.Protocol, e.Protocol())
+	case w.Party != e.Party():
+		return nil, fmt.Errorf("infer: shares belong to party %d, the engine is party %d", w.Party, e.Party())
+	case w.Frac != e.Frac():
+		return nil, fmt.Errorf("infer: shares use %d fractional bits, the engine %d", w.Frac, e.Frac())
+	}
+	if err := w.check(); err != nil {
+		return nil, err
+	}
+	s := &Session{e: e, cfg: w.Config, w: w, policy: opts.Policy}
+	if s.policy == nil {
+		s.policy = NewFull()
+	}
+	defer e.Meter().Scope("setup")()
+	// Fix every matrix operand in one round.
+	s.layers = slices.Clone(w.Layers)
+	var ops []**mpc.Share
+	ops = append(ops, &s.embedW)
+	s.embedW = w.Embed
+	if w.Classifier != nil {
+		s.cls = w.Classifier
+		ops = append(ops, &s.cls)
+	}
+	for l := range s.layers {
+		ly := &s.layers[l]
+		ops = append(ops, &ly.QKV, &ly.Out, &ly.Up, &ly.Down)
+	}
+	in := make([]*mpc.Share, len(ops))
+	for i, p := range ops {
+		in[i] = *p
+	}
+	fixed, err := e.Fix(in...)
+	if err != nil {
+		return nil, fmt.Errorf("infer: fixing the weights: %w", err)
+	}
+	for i, p := range ops {
+		*p = fixed[i]
+	}
+	if w.Classifier == nil {
+		if s.cls, err = mpc.Transpose(s.embedW); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Len is the number of tokens processed so far (the position of the next token).
+func (s *Session) Len() int { return s.pos }
+
+// Prefill runs the whole prompt, given as shares of its one-hot rows ([T][Vocab], plain 0/1
+// ring integers, 1 ≤ T ≤ MaxSeq), with full causal attention, lets the policy see the
+// attention and evict, and returns shares of the logits ([Vocab], fixed point) that predict
+// the token after the prompt. It may be called once per session.
+func (s *Session) Prefill(tokens *mpc.Share) (*mpc.Share, error) {
+	if s.prompt != 0 {
+		return nil, errors.New("infer: prefill called twice on one session")
+	}
+	if err := s.checkTokens(tokens); err != nil {
+		return nil, err
+	}
+	if err := s.policy.Start(s.e, s.cfg, tokens.Shape[0]); err != nil {
+		return nil, fmt.Errorf("infer: policy %s: %w", s.policy.Name(), err)
+	}
+	s.prompt, s.phase = tokens.Shape[0], "prefill"
+	defer s.e.Meter().Scope(s.phase)()
+	return s.forward(tokens, false)
+}
+
+// Decode appends one token, given as shares of its one-hot row ([1][Vocab]), after Prefill and
+// returns shares of the logits that predict the next one.
+func (s *Session) Decode(token *mpc.Share) (*mpc.Share, error) {
+	if s.prompt == 0 {
+		return nil, errors.New("infer: decode before prefill")
+	}
+	if err := s.checkTokens(token); err != nil {
+		return nil, err
+	}
+	if token.Shape[0] != 1 {
+		return nil, fmt.Errorf("infer: decode takes one token, got %d", token.Shape[0])
+	}
+	s.phase = "decode"
+	defer s.e.Meter().Scope(s.phase)()
+	return s.forward(token, true)
+}
+
+func (s *Session) checkTokens(t *mpc.Share) error {
+	if t == nil || len(t.Shape) != 2 || t.Shape[1] != s.cfg.Vocab || t.Shape[0] < 1 {
+		var shape []int
+		if t != nil {
+			shape = t.Shape
+		}
+		return fmt.Errorf("infer: tokens must be one-hot rows of shape [n][%d], got %v", s.cfg.Vocab, shape)
+	}
+	if n := s.pos + t.Shape[0]; n > s.cfg.MaxSeq {
+		return fmt.Errorf("infer: sequence of %d tokens exceeds the context of %d", n, s.cfg.MaxSeq)
+	}
+	return nil
+}
+
+// Next picks the next token from shares of logits by a secure argmax over the vocabulary
+// (ties to the lower id): it returns shares of its one-hot row ([1][Vocab], the next Decode's
+// input, which stays inside the parties) and of its id ([1], for the client only).
+func (s *Session) Next(logits *mpc.Share) (onehot, id *mpc.Share, err error) {
+	defer s.e.Meter().Scope(s.phase)()
+	defer s.e.Meter().Scope("lm_head/argmax")()
+	oh, idx, err := protocols.Argmax(s.e, logits)
+	if err != nil {
+		return nil, nil, fmt.Errorf("infer: argmax: %w", err)
+	}
+	if oh, err = mpc.Reshape(oh, 1, s.cfg.Vocab); err != nil {
+		return nil, nil, err
+	}
+	if idx, err = mpc.Reshape(idx, 1); err != nil {
+		return nil, nil, err
+	}
+	return oh, idx, nil
+}
+
+// Generate runs Prefill on the prompt and greedy decoding until n tokens are generated, calling
+// emit with each new token's id shares as soon as it exists (the client reconstructs them; the
+// parties never do). n ≥ 1 is public, as is the prompt length.
+func (s *Session) Generate(prompt *mpc.Share, n int, emit func(step int, id *mpc.Share) error) error {
+	if n < 1 {
+		return fmt.Errorf("infer: generate %d tokens: need at least one", n)
+	}
+	if total := prompt.Shape[0] + n - 1; len(prompt.Shape) == 2 && total > s.cfg.MaxSeq {
+		return fmt.Errorf("infer: prompt of %d tokens plus %d new ones exceeds the context of %d", prompt.Shape[0], n, s.cfg.MaxSeq)
+	}
+	logits, err := s.Prefill(prompt)
+	for step := 0; err == nil; step++ {
+		var oh, id *mpc.Share
+		if oh, id, err = s.Next(logits); err != nil {
+			break
+		}
+		if err = emit(step, id); err != nil || step == n-1 {
+			break
+		}
+		logits, err = s.Decode(oh)
+	}
+	return err
+}
