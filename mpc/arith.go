@@ -443,9 +443,7 @@ func matDims(x, y *Share) (bx, by *Share, batch, m, k, n int, shape []int, err e
 // batchMatMul computes c_b = a_b·b_b for every batch (c is allocated).
 func batchMatMul(a, b []uint64, batch, m, k, n int) []uint64 {
 	c := make([]uint64, batch*m*n)
-	for i := 0; i < batch; i++ {
-		ring.MatMul(c[i*m*n:(i+1)*m*n], a[i*m*k:(i+1)*m*k], b[i*k*n:(i+1)*k*n], m, k, n)
-	}
+	ring.BatchMatMul(c, a, b, batch, m, k, n)
 	return c
 }
 
