@@ -319,3 +319,28 @@ func FuzzLoadShares(f *testing.F) {
 		LoadShares(bytes.NewReader(data), Expect{})
 	})
 }
+
+// TestDefaultModel runs secure greedy generation on the project's embedded default model (a
+// trained GPT-2-style model) and checks it against the reference.
+func TestDefaultModel(t *testing.T) {
+	m, tok, err := model.Open(filepath.Join("..", "models", "shakespeare-gpt2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := tok.Encode("ROMEO:\nWhat light through yonder window breaks?\n")
+	n := 16
+	if testing.Short() {
+		n = 6
+	}
+	for _, p := range backends {
+		t.Run(string(p), func(t *testing.T) {
+			refTok, refLogits := reference(t, m, prompt, n, nil)
+			run := generate(t, p, inproc.Memory, m, prompt, n, nil)
+			worst := compare(t, run, refTok, refLogits)
+			t.Logf("%q: %d tokens match; largest logit error %.4f", tok.Decode(run.tokens), n, worst)
+			if worst > 0.05 {
+				t.Fatalf("largest logit error %.4f exceeds 0.05", worst)
+			}
+		})
+	}
+}
