@@ -12,7 +12,7 @@ import (
 // in-memory network (all parties share this machine's cores), and reports per element of
 // elems: online bytes sent by the busiest party ("online-B/elem"), offline bytes received
 // ("offline-B/elem") and rounds per call.
-func benchOp(b *testing.B, p mpc.Protocol, elems int, shapes [][]int, op func(e mpc.Engine, xs []*mpc.Share) error) {
+func benchOp(b *testing.B, p mpc.Protocol, cfg mpc.Config, elems int, shapes [][]int, op func(e mpc.Engine, xs []*mpc.Share) error) {
 	var shares [][]*mpc.Share
 	for _, s := range shapes {
 		sh, err := mpc.Split(p, mpc.NewTensor(s...))
@@ -22,7 +22,7 @@ func benchOp(b *testing.B, p mpc.Protocol, elems int, shapes [][]int, op func(e 
 		shares = append(shares, sh)
 	}
 	b.ResetTimer()
-	stats := mpctest.Run(b, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (mpc.Stat, error) {
+	stats := mpctest.Run(b, p, mpctest.Memory, cfg, func(e mpc.Engine) (mpc.Stat, error) {
 		xs := make([]*mpc.Share, len(shares))
 		for i := range shares {
 			xs[i] = shares[i][e.Party()]
@@ -52,7 +52,7 @@ func BenchmarkMul(b *testing.B) {
 	const n = 1_000_000
 	for _, p := range protocols {
 		b.Run(fmt.Sprintf("%s/n=1e6", p), func(b *testing.B) {
-			benchOp(b, p, n, [][]int{{n}, {n}}, func(e mpc.Engine, xs []*mpc.Share) error {
+			benchOp(b, p, mpc.Config{}, n, [][]int{{n}, {n}}, func(e mpc.Engine, xs []*mpc.Share) error {
 				_, err := e.MulTrunc(xs[0], xs[1])
 				return err
 			})
@@ -64,7 +64,7 @@ func BenchmarkMatMul(b *testing.B) {
 	const d = 768
 	for _, p := range protocols {
 		b.Run(fmt.Sprintf("%s/768x768x768", p), func(b *testing.B) {
-			benchOp(b, p, d*d, [][]int{{d, d}, {d, d}}, func(e mpc.Engine, xs []*mpc.Share) error {
+			benchOp(b, p, mpc.Config{}, d*d, [][]int{{d, d}, {d, d}}, func(e mpc.Engine, xs []*mpc.Share) error {
 				_, err := e.MatMulTrunc(xs[0], xs[1])
 				return err
 			})
@@ -75,11 +75,13 @@ func BenchmarkMatMul(b *testing.B) {
 func BenchmarkLTZ(b *testing.B) {
 	const n = 1_000_000
 	for _, p := range protocols {
-		b.Run(fmt.Sprintf("%s/n=1e6", p), func(b *testing.B) {
-			benchOp(b, p, n, [][]int{{n}}, func(e mpc.Engine, xs []*mpc.Share) error {
-				_, err := e.LTZ(xs[0])
-				return err
+		for _, cmp := range comparisons {
+			b.Run(fmt.Sprintf("%s/%s/n=1e6", p, cmp), func(b *testing.B) {
+				benchOp(b, p, mpc.Config{Comparison: cmp}, n, [][]int{{n}}, func(e mpc.Engine, xs []*mpc.Share) error {
+					_, err := e.LTZ(xs[0])
+					return err
+				})
 			})
-		})
+		}
 	}
 }

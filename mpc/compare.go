@@ -4,6 +4,9 @@ import (
 	"slices"
 )
 
+// This file is the boolean-circuit comparison (Config.Comparison "circuit"; fss_compare.go has
+// the function-secret-sharing one).
+//
 // Comparison extracts the sign bit of a shared value with a boolean circuit on bit-sliced
 // words: a 64-bit word holds one element's bits, XOR-shared. The value is split into two
 // addends known to different parties (2pc: x_0 and x_1; 3pc: x_0 + x_1, known to P0, and x_2,
@@ -341,6 +344,9 @@ func (e *engine) b2a(shape []int, bits bshare) (*Share, error) {
 }
 
 func (e *engine) LTZ(x *Share) (*Share, error) {
+	if dm, ok := e.dcf(); ok {
+		return e.ltzFSS(dm, x)
+	}
 	bits, err := e.msbBits(x)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/fss"
 	"github.com/privinfer/mpcache/mpc/mpctest"
 	"github.com/privinfer/mpcache/mpc/prg"
 	"github.com/privinfer/mpcache/mpc/transport"
@@ -371,35 +372,46 @@ func TestLTZAndSelect(t *testing.T) {
 	b := &mpc.Tensor{Shape: x.Shape, Data: randRing(r, len(vals), 64)}
 	for _, p := range protocols {
 		for _, nw := range networks(t) {
-			t.Run(string(p)+"/"+nw.name, func(t *testing.T) {
-				xs, as, bs := split(t, p, x), split(t, p, a), split(t, p, b)
-				res := mpctest.Run(t, p, nw.nw, mpc.Config{}, func(e mpc.Engine) ([]*mpc.Share, error) {
-					c, err := e.LTZ(xs[e.Party()])
-					if err != nil {
-						return nil, err
-					}
-					s, err := e.Select(c, as[e.Party()], bs[e.Party()])
-					return []*mpc.Share{c, s}, err
+			for _, cmp := range comparisons {
+				t.Run(string(p)+"/"+nw.name+"/"+string(cmp), func(t *testing.T) {
+					ltzAndSelect(t, p, nw.nw, cmp, vals, x, a, b)
 				})
-				c := mpctest.Reveal(t, p, []*mpc.Share{res[0][0], res[1][0], res[2][0]})
-				s := mpctest.Reveal(t, p, []*mpc.Share{res[0][1], res[1][1], res[2][1]})
-				for i, v := range vals {
-					want := uint64(0)
-					if v < 0 {
-						want = 1
-					}
-					if c.Data[i] != want {
-						t.Fatalf("LTZ(%d) = %d, want %d", v, c.Data[i], want)
-					}
-					sel := b.Data[i]
-					if v < 0 {
-						sel = a.Data[i]
-					}
-					if s.Data[i] != sel {
-						t.Fatalf("select wrong at %d", i)
-					}
-				}
-			})
+			}
+		}
+	}
+}
+
+// comparisons are LTZ's two methods; both must pass every comparison test.
+var comparisons = []mpc.Comparison{mpc.CompareFSS, mpc.CompareCircuit}
+
+// ltzAndSelect checks LTZ(x) and Select(LTZ(x), a, b) against vals (x's values). With more than
+// 4096 values, the FSS path deals its keys in several messages.
+func ltzAndSelect(t *testing.T, p mpc.Protocol, nw mpctest.Network, cmp mpc.Comparison, vals []int64, x, a, b *mpc.Tensor) {
+	xs, as, bs := split(t, p, x), split(t, p, a), split(t, p, b)
+	res := mpctest.Run(t, p, nw, mpc.Config{Comparison: cmp}, func(e mpc.Engine) ([]*mpc.Share, error) {
+		c, err := e.LTZ(xs[e.Party()])
+		if err != nil {
+			return nil, err
+		}
+		s, err := e.Select(c, as[e.Party()], bs[e.Party()])
+		return []*mpc.Share{c, s}, err
+	})
+	c := mpctest.Reveal(t, p, []*mpc.Share{res[0][0], res[1][0], res[2][0]})
+	s := mpctest.Reveal(t, p, []*mpc.Share{res[0][1], res[1][1], res[2][1]})
+	for i, v := range vals {
+		want := uint64(0)
+		if v < 0 {
+			want = 1
+		}
+		if c.Data[i] != want {
+			t.Fatalf("LTZ(%d) = %d, want %d", v, c.Data[i], want)
+		}
+		sel := b.Data[i]
+		if v < 0 {
+			sel = a.Data[i]
+		}
+		if s.Data[i] != sel {
+			t.Fatalf("select wrong at %d", i)
 		}
 	}
 }
@@ -411,32 +423,41 @@ func TestMeterCounts(t *testing.T) {
 		rounds        [3]int64 // per party (a party idle in a round does not count it)
 		sent, offline [3]int64 // per party: online bytes sent, offline bytes received
 	}
+	ltz := func(e mpc.Engine, x *mpc.Share) error { _, err := e.LTZ(x); return err }
+	// FSS comparison: the correction words, 8·fss.KeyWords = 1528 bytes per element, go to P0
+	// and P1, and the batch's 16-byte AES key to P1.
+	const key = 8 * fss.KeyWords
 	cases := []struct {
 		name string
 		p    mpc.Protocol
+		cmp  mpc.Comparison
 		op   func(e mpc.Engine, x *mpc.Share) error
 		want cost
 	}{
-		{"2pc/mul", mpc.TwoPC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
+		{"2pc/mul", mpc.TwoPC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
 			cost{[3]int64{1, 1, 0}, [3]int64{16 * n, 16 * n, 0}, [3]int64{0, 8 * n, 0}}},
-		{"3pc/mul", mpc.ThreePC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
+		{"3pc/mul", mpc.ThreePC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
 			cost{[3]int64{1, 1, 1}, [3]int64{8 * n, 8 * n, 8 * n}, [3]int64{}}},
-		{"2pc/trunc", mpc.TwoPC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
+		{"2pc/trunc", mpc.TwoPC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
 			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{0, 16 * n, 0}}},
-		{"3pc/trunc", mpc.ThreePC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
+		{"3pc/trunc", mpc.ThreePC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
 			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
-		{"3pc/multrunc", mpc.ThreePC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTrunc(x, x); return err },
+		{"3pc/multrunc", mpc.ThreePC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTrunc(x, x); return err },
 			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
-		{"2pc/ltz", mpc.TwoPC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.LTZ(x); return err },
+		{"2pc/ltz-circuit", mpc.TwoPC, mpc.CompareCircuit, ltz,
 			cost{[3]int64{8, 8, 0}, [3]int64{184*n + n/8, 184*n + n/8, 0}, [3]int64{0, 104 * n, 0}}},
-		{"3pc/ltz", mpc.ThreePC, func(e mpc.Engine, x *mpc.Share) error { _, err := e.LTZ(x); return err },
+		{"3pc/ltz-circuit", mpc.ThreePC, mpc.CompareCircuit, ltz,
 			cost{[3]int64{8, 8, 8}, [3]int64{168 * n, 104 * n, 104 * n}, [3]int64{}}},
+		{"2pc/ltz-fss", mpc.TwoPC, "", ltz,
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
+		{"3pc/ltz-fss", mpc.ThreePC, "", ltz,
+			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{key * n, key*n + 16, 0}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			x := &mpc.Tensor{Shape: []int{n}, Data: make([]uint64, n)}
 			xs := split(t, c.p, x)
-			res := mpctest.Run(t, c.p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (mpc.Stat, error) {
+			res := mpctest.Run(t, c.p, mpctest.Memory, mpc.Config{Comparison: c.cmp}, func(e mpc.Engine) (mpc.Stat, error) {
 				e.Meter().Reset()
 				defer e.Meter().Scope("op")()
 				err := c.op(e, xs[e.Party()])

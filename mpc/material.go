@@ -1,12 +1,20 @@
 package mpc
 
+import (
+	"fmt"
+	"slices"
+
+	"github.com/privinfer/mpcache/mpc/fss"
+)
+
 // Material is the source of correlated randomness that P0 and P1 consume: the 2pc dealer (a
-// third process), P2 in 3pc (for truncation and one-hot material only; 3pc multiplications need
-// none), or a two-party generator that P0 and P1 run between themselves. All parties call the
-// same methods in the same order with the same sizes (the programs are data-oblivious). Every
-// method returns this party's parts; at the producing party (the dealer, or P2 in 3pc) the
-// methods produce and send the material and return nil parts, except Mask, which returns the
-// whole mask there (the producer needs it for later products with the fixed operand).
+// third process), P2 in 3pc (for truncation, one-hot and comparison material only; 3pc
+// multiplications need none), or a two-party generator that P0 and P1 run between themselves.
+// All parties call the same methods in the same order with the same sizes (the programs are
+// data-oblivious). Every method returns this party's parts; at the producing party (the
+// dealer, or P2 in 3pc) the methods produce and send the material and return nil parts, except
+// Mask, which returns the whole mask there (the producer needs it for later products with the
+// fixed operand, or to deal comparison keys).
 //
 // Arithmetic parts are additive shares mod 2^64, boolean parts XOR shares of 64-bit words.
 type Material interface {
@@ -168,4 +176,66 @@ func (m dealerMaterial) OneHotPair(cnt, N int) (r, onehot []uint64, err error) {
 		return nil, nil, err
 	}
 	return d.rand[0], d.der[0], nil
+}
+
+// DCFMaterial is Material that also deals keys of a distributed comparison function: the sign
+// gate of package fss, with which LTZ costs one online round (two in 3pc) instead of a boolean
+// circuit's eight. It is optional: LTZ uses it when the engine's Material implements it (see
+// Config.Comparison).
+type DCFMaterial interface {
+	Material
+	// DCFKeys returns this party's sign-gate keys for n masks r, those of the preceding Mask
+	// call (or a piece of them, in order): the batch's AES key, the party's root seeds
+	// (fss.SeedWords per mask) and the correction words (fss.KeyWords per mask, the same at P0
+	// and P1). The producer passes its whole masks as r and gets nil parts; the other parties
+	// pass nil.
+	DCFKeys(n int, r []uint64) (key [fss.KeySize]byte, seeds, cw []uint64, err error)
+}
+
+var _ DCFMaterial = dealerMaterial{}
+
+// DCFKeys draws the AES key and P0's root seeds from P0's stream and P1's root seeds from
+// P1's; the correction words travel to both, and the AES key to P1 (a message of its own), as
+// offline bytes: 8·fss.KeyWords per mask to each, plus fss.KeySize to P1.
+func (m dealerMaterial) DCFKeys(n int, r []uint64) (key [fss.KeySize]byte, seeds, cw []uint64, err error) {
+	e := m.e
+	if e.dealsHere() {
+		if len(r) != n {
+			return key, nil, nil, fmt.Errorf("mpc: dcf material: %d masks for %d keys", len(r), n)
+		}
+		e.dealStream[0].Read(key[:])
+		s0 := make([]uint64, fss.SeedWords*n)
+		s1 := make([]uint64, fss.SeedWords*n)
+		e.dealStream[0].Uint64s(s0)
+		e.dealStream[1].Uint64s(s1)
+		cw := make([]uint64, fss.KeyWords*n)
+		fss.GenSign(key, r, s0, s1, cw)
+		// The transport owns what it is given: P1 gets copies.
+		to0 := wordBytes(cw)
+		for _, d := range []struct {
+			to  int
+			msg []byte
+		}{{1, slices.Clone(key[:])}, {1, slices.Clone(to0)}, {0, to0}} {
+			if err := e.send(d.to, d.msg, true); err != nil {
+				return key, nil, nil, fmt.Errorf("mpc: dcf material: %w", err)
+			}
+		}
+		return [fss.KeySize]byte{}, nil, nil, nil
+	}
+	seeds = make([]uint64, fss.SeedWords*n)
+	if e.party == 0 {
+		e.dealStream[0].Read(key[:])
+	} else {
+		b, err := e.recvBytes("dcf material", 2, fss.KeySize)
+		if err != nil {
+			return key, nil, nil, err
+		}
+		copy(key[:], b)
+	}
+	e.dealStream[0].Uint64s(seeds)
+	b, err := e.recvBytes("dcf material", 2, 8*fss.KeyWords*n)
+	if err != nil {
+		return key, nil, nil, err
+	}
+	return key, seeds, asWords(b), nil
 }

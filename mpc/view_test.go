@@ -17,14 +17,17 @@ import (
 // secret, a product, a comparison result) fails this immediately.
 func TestViewIndependentOfSecret(t *testing.T) {
 	const n = 4096
+	ltz := func(e mpc.Engine, x *mpc.Share) error { _, err := e.LTZ(x); return err }
 	ops := []struct {
 		name string
+		cmp  mpc.Comparison
 		f    func(e mpc.Engine, x *mpc.Share) error
 	}{
-		{"mul", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err }},
-		{"multrunc", func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTrunc(x, x); return err }},
-		{"ltz", func(e mpc.Engine, x *mpc.Share) error { _, err := e.LTZ(x); return err }},
-		{"onehot", func(e mpc.Engine, x *mpc.Share) error { _, err := e.OneHot(x, 16); return err }},
+		{"mul", "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err }},
+		{"multrunc", "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTrunc(x, x); return err }},
+		{"ltz-circuit", mpc.CompareCircuit, ltz},
+		{"ltz-fss", mpc.CompareFSS, ltz},
+		{"onehot", "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.OneHot(x, 16); return err }},
 	}
 	for _, p := range protocols {
 		for _, op := range ops {
@@ -42,7 +45,7 @@ func TestViewIndependentOfSecret(t *testing.T) {
 						t.Fatal(err)
 					}
 					recs := make([]*mpctest.Recorder, 3)
-					_, err = mpctest.RunWrapped(p, mpctest.Memory, mpc.Config{}, func(i int, tr transport.Transport) transport.Transport {
+					_, err = mpctest.RunWrapped(p, mpctest.Memory, mpc.Config{Comparison: op.cmp}, func(i int, tr transport.Transport) transport.Transport {
 						recs[i] = &mpctest.Recorder{Transport: tr}
 						return recs[i]
 					}, func(e mpc.Engine) (struct{}, error) {

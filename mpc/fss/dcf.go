@@ -1,0 +1,241 @@
+package fss
+
+import (
+	"runtime"
+	"sync"
+)
+
+// Levels is the depth of the comparison tree: the 63 low bits of the masked value.
+const Levels = 63
+
+// KeyWords is the number of correction words of one sign-gate key. In a batch of m keys the
+// words are laid out level by level, so that evaluation streams through them:
+//
+//	cw[3(i·m + j)]     seed correction of level i, key j (low word; bit 0: left control correction)
+//	cw[3(i·m + j) + 1] seed correction, high word
+//	cw[3(i·m + j) + 2] value correction
+//	cw[3·Levels·m + j] right control corrections of key j, bit i for level i
+//	cw[(3·Levels+1)·m + j] final value correction of key j
+const KeyWords = 3*Levels + 2
+
+// SeedWords is the number of words of a root seed (a 128-bit block; bit 0 is ignored).
+const SeedWords = 2
+
+// KeySize is the size of an AES key that keys a batch.
+const KeySize = 16
+
+// The PRG's tweaks: G(s) = (H(s), H(s ⊕ tweakRight), H(s ⊕ tweakValue)), for a seed s whose bit 0
+// is clear.
+const (
+	tweakRight = 1
+	tweakValue = 2
+)
+
+// minPerWorker is the fewest keys worth a goroutine of their own.
+const minPerWorker = 1024
+
+// tile is how many keys go through the tree together: their working set (14 words per key in
+// generation, 5 in evaluation) stays in the first-level cache while the AES kernel still gets
+// long batches.
+const tile = 256
+
+// GenSign writes the correction words of the sign-gate keys of the masks r to cw
+// (len(r)·KeyWords words, laid out as KeyWords describes), for the root seeds seed0 of party 0
+// and seed1 of party 1 (SeedWords per key) and the batch's AES key. It panics if a length is
+// wrong.
+func GenSign(key [KeySize]byte, r, seed0, seed1, cw []uint64) {
+	m := len(r)
+	if len(seed0) != SeedWords*m || len(seed1) != SeedWords*m || len(cw) != KeyWords*m {
+		panic("fss: GenSign: slice lengths do not match the number of masks")
+	}
+	h := newHash(key)
+	parallel(m, func(lo, hi int) {
+		var w genWork
+		for ; lo < hi; lo += tile {
+			w.gen(h, m, lo, min(lo+tile, hi), r, seed0, seed1, cw)
+		}
+	})
+}
+
+// EvalSign writes to out party b's additive share of MSB(c − r) for every opened c = x + r,
+// from the party's root seeds and the correction words of GenSign. It panics if a length is
+// wrong or b is not 0 or 1; any contents are accepted (wrong keys give wrong shares).
+func EvalSign(b int, key [KeySize]byte, c, seed, cw, out []uint64) {
+	m := len(c)
+	if b != 0 && b != 1 {
+		panic("fss: EvalSign: party must be 0 or 1")
+	}
+	if len(seed) != SeedWords*m || len(cw) != KeyWords*m || len(out) != m {
+		panic("fss: EvalSign: slice lengths do not match the number of inputs")
+	}
+	h := newHash(key)
+	parallel(m, func(lo, hi int) {
+		var w evalWork
+		for ; lo < hi; lo += tile {
+			w.eval(h, b, m, lo, min(lo+tile, hi), c, seed, cw, out)
+		}
+	})
+}
+
+// parallel runs f over [0, m) split into ranges for up to GOMAXPROCS goroutines.
+func parallel(m int, f func(lo, hi int)) {
+	w := min(runtime.GOMAXPROCS(0), m/minPerWorker)
+	if w <= 1 {
+		f(0, m)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := 0; k < w; k++ {
+		wg.Go(func() { f(k*m/w, (k+1)*m/w) })
+	}
+	wg.Wait()
+}
+
+// block is a 128-bit PRG block as its low and high words (a struct, which the compiler keeps in
+// registers); a tree node is a block whose bit 0 is the control bit and whose other 127 bits
+// are the seed.
+type block struct{ lo, hi uint64 }
+
+// inputs writes the PRG inputs of node (seed s, bit 0 ignored) to b: s, s ⊕ tweakRight and
+// s ⊕ tweakValue.
+func inputs(b *[3]block, s block) {
+	lo := s.lo &^ 1
+	b[0], b[1], b[2] = block{lo, s.hi}, block{lo ^ tweakRight, s.hi}, block{lo ^ tweakValue, s.hi}
+}
+
+// genWork is the scratch space of generating a tile of keys: party 0's control bit at the current
+// node of each key (party 1's is its complement on the path), V_α (the difference of the values
+// the two parties have accumulated along the path so far), and the PRG blocks, which double as
+// the current nodes' seeds.
+type genWork struct {
+	t0  [tile]uint64
+	va  [tile]uint64
+	buf [6 * tile]block // per key: L, R, V of party 0, then of party 1
+}
+
+// gen generates keys lo to hi (at most tile of them) of a batch of m.
+func (w *genWork) gen(h *hash, m, lo, hi int, r, seed0, seed1, cw []uint64) {
+	n := hi - lo
+	t0, va, buf := w.t0[:n], w.va[:n], w.buf[:6*n]
+	for j := range n {
+		b := (*[6]block)(buf[6*j:])
+		inputs((*[3]block)(b[0:3]), block{seed0[2*(lo+j)], seed0[2*(lo+j)+1]})
+		inputs((*[3]block)(b[3:6]), block{seed1[2*(lo+j)], seed1[2*(lo+j)+1]})
+		t0[j], va[j] = 0, 0
+	}
+	rs := r[lo:hi]
+	tR := cw[3*Levels*m+lo : 3*Levels*m+hi]
+	clear(tR)
+	for i := range Levels {
+		h.blocks(buf)
+		bit := uint(Levels - 1 - i)
+		row := cw[3*(i*m+lo) : 3*(i*m+hi)]
+		for j := range n {
+			b := (*[6]block)(buf[6*j:])
+			a := rs[j] >> bit & 1 // the path bit α_i
+			am := -a
+			// Keep is the child on the path (R when α_i = 1), Lose its sibling; selections are
+			// by mask, since α is the dealer's secret.
+			l0, r0, v0, l1, r1, v1 := b[0], b[1], b[2], b[3], b[4], b[5]
+			dLlo, dLhi, dRlo, dRhi := l0.lo^l1.lo, l0.hi^l1.hi, r0.lo^r1.lo, r0.hi^r1.hi
+			sLo := (dRlo ^ am&(dLlo^dRlo)) &^ 1 // s_CW = Lose_0 ⊕ Lose_1
+			sHi := dRhi ^ am&(dLhi^dRhi)
+			tL := dLlo&1 ^ a ^ 1
+			tRi := dRlo&1 ^ a
+			tKeep := tL ^ am&(tL^tRi)
+			// V_CW = (−1)^t1 (Conv(v_1^Lose) − Conv(v_0^Lose) − V_α + g), where t1 = 1 ⊕ t0.
+			g := rs[j]>>63 ^ a // the lose subtree's payload r_63 ⊕ α_i
+			vLose0 := v0.hi ^ am&(v0.lo^v0.hi)
+			vLose1 := v1.hi ^ am&(v1.lo^v1.hi)
+			vcw := neg(vLose1-vLose0-va[j]+g, t0[j]^1)
+			// The new V_α = V_α + Conv(v_0^Keep) − Conv(v_1^Keep) + (−1)^t1·V_CW, in which the
+			// old V_α cancels: d_b = Conv(v_b^Keep) − Conv(v_b^Lose) = ±(v_b^R − v_b^L).
+			d0 := neg(v0.hi-v0.lo, a^1)
+			d1 := neg(v1.hi-v1.lo, a^1)
+			va[j] = d0 - d1 + g
+			m0 := -t0[j]
+			keep0 := block{l0.lo ^ am&(l0.lo^r0.lo), l0.hi ^ am&(l0.hi^r0.hi)}
+			keep1 := block{l1.lo ^ am&(l1.lo^r1.lo), l1.hi ^ am&(l1.hi^r1.hi)}
+			c := block{sLo | tKeep, sHi}
+			s0 := block{keep0.lo ^ m0&c.lo, keep0.hi ^ m0&c.hi}
+			s1 := block{keep1.lo ^ ^m0&c.lo, keep1.hi ^ ^m0&c.hi}
+			t0[j] = s0.lo & 1
+			inputs((*[3]block)(b[0:3]), s0)
+			inputs((*[3]block)(b[3:6]), s1)
+			rw := (*[3]uint64)(row[3*j:])
+			rw[0], rw[1], rw[2] = sLo|tL, sHi, vcw
+			tR[j] |= tRi << i
+		}
+	}
+	last := cw[(3*Levels+1)*m+lo : (3*Levels+1)*m+hi]
+	for j := range n {
+		// The leaf r' holds r_63; Convert(seed) is the seed's high word.
+		last[j] = neg(buf[6*j+3].hi-buf[6*j].hi-va[j]+rs[j]>>63, t0[j]^1)
+	}
+}
+
+// neg returns −x if bit 0 of t is set and x otherwise.
+func neg(x, t uint64) uint64 {
+	m := -(t & 1)
+	return (x ^ m) - m
+}
+
+// evalWork is the scratch space of evaluating a tile of keys: the control bit of each key's
+// current node and the PRG blocks, which double as the nodes' seeds.
+type evalWork struct {
+	t   [tile]uint64
+	buf [2 * tile]block // per key: the chosen child, then the values
+}
+
+// eval evaluates keys lo to hi (at most tile of them) of a batch of m at the opened values c.
+func (w *evalWork) eval(h *hash, b, m, lo, hi int, c, seed, cw, out []uint64) {
+	n := hi - lo
+	t, buf, cs, acc := w.t[:n], w.buf[:2*n], c[lo:hi], out[lo:hi]
+	top := Levels - 1
+	for j := range n {
+		s := seed[2*(lo+j)] &^ 1
+		x := cs[j] >> top & 1
+		buf[2*j], buf[2*j+1] = block{s | x, seed[2*(lo+j)+1]}, block{s ^ tweakValue, seed[2*(lo+j)+1]}
+		t[j], acc[j] = uint64(b), 0
+	}
+	tR := cw[3*Levels*m+lo : 3*Levels*m+hi]
+	for i := range Levels {
+		h.blocks(buf)
+		bit := uint(top - i)
+		row := cw[3*(i*m+lo) : 3*(i*m+hi)]
+		// The next level's bit of c (none after the last level).
+		nbit, nmask := bit-1, uint64(1)
+		if bit == 0 {
+			nbit, nmask = 0, 0
+		}
+		for j := range n {
+			p := (*[2]block)(buf[2*j:])
+			rw := (*[3]uint64)(row[3*j:])
+			x := cs[j] >> bit & 1
+			tm := -t[j]
+			cwLo := rw[0] ^ -x&(rw[0]^tR[j]>>i)&1 // the right child's control correction
+			s := block{p[0].lo ^ tm&cwLo, p[0].hi ^ tm&rw[1]}
+			v := p[1].lo ^ -x&(p[1].lo^p[1].hi) // the chosen child's value
+			acc[j] += v + tm&rw[2]
+			t[j] = s.lo & 1
+			// The next level's inputs: the chosen child's and the values' (at the leaf, s).
+			nx := cs[j] >> nbit & nmask
+			sl := s.lo &^ 1
+			p[0], p[1] = block{sl | nx, s.hi}, block{sl ^ tweakValue, s.hi}
+		}
+	}
+	last := cw[(3*Levels+1)*m+lo : (3*Levels+1)*m+hi]
+	for j := range n {
+		// Convert(seed) is the leaf's high word.
+		g := acc[j] + buf[2*j].hi + -t[j]&last[j]
+		if b == 1 {
+			g = -g
+		}
+		// MSB(x) = c_63 ⊕ g = c_63 + (1 − 2c_63)·g; party 0 adds the public c_63.
+		c63 := cs[j] >> 63
+		acc[j] = (1 - 2*c63) * g
+		if b == 0 {
+			acc[j] += c63
+		}
+	}
+}

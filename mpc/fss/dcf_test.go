@@ -1,0 +1,114 @@
+package fss
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// signCase generates keys for masks r, evaluates both parties at x + r and checks that the
+// shares add up to MSB(x).
+func signCase(t *testing.T, rng *rand.Rand, r, x []uint64) {
+	t.Helper()
+	m := len(r)
+	var key [KeySize]byte
+	for i := range key {
+		key[i] = byte(rng.Uint32())
+	}
+	seed0, seed1 := make([]uint64, SeedWords*m), make([]uint64, SeedWords*m)
+	for i := range seed0 {
+		seed0[i], seed1[i] = rng.Uint64(), rng.Uint64()
+	}
+	cw := make([]uint64, KeyWords*m)
+	GenSign(key, r, seed0, seed1, cw)
+	c := make([]uint64, m)
+	for i := range c {
+		c[i] = x[i] + r[i]
+	}
+	y0, y1 := make([]uint64, m), make([]uint64, m)
+	EvalSign(0, key, c, seed0, cw, y0)
+	EvalSign(1, key, c, seed1, cw, y1)
+	for i := range c {
+		if got, want := y0[i]+y1[i], x[i]>>63; got != want {
+			t.Fatalf("MSB(%#x) with mask %#x: shares add to %#x, want %d", x[i], r[i], got, want)
+		}
+	}
+}
+
+func TestSignGate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	edges := []uint64{0, 1, math.MaxUint64, 2, math.MaxUint64 - 1, 1 << 63, 1<<63 - 1, 1<<63 + 1, 1 << 62, 3 << 62, 1 << 32, 12345}
+	// Every edge value under every edge mask, and each also next to the mask.
+	var r, x []uint64
+	for _, a := range edges {
+		for _, b := range edges {
+			r, x = append(r, a), append(x, b)
+			r, x = append(r, a), append(x, -a+b) // c = b
+		}
+	}
+	signCase(t, rng, r, x)
+	// Random masks and values, enough keys to split across workers.
+	r, x = make([]uint64, 5000), make([]uint64, 5000)
+	for i := range r {
+		r[i] = rng.Uint64()
+		x[i] = rng.Uint64() >> uint(rng.IntN(64))
+		if rng.IntN(2) == 0 {
+			x[i] = -x[i]
+		}
+		if i%3 == 0 {
+			x[i] = -r[i] + uint64(rng.IntN(5)) - 2 // c near 0: paths share a long prefix with r'
+		}
+	}
+	signCase(t, rng, r, x)
+	signCase(t, rng, nil, nil)
+}
+
+// BenchmarkSign measures key generation (both parties' keys) and one party's evaluation, per
+// comparison, on batches of 8192.
+func BenchmarkSign(b *testing.B) {
+	const m = 8192
+	rng := rand.New(rand.NewPCG(5, 6))
+	r, c := make([]uint64, m), make([]uint64, m)
+	seed0, seed1 := make([]uint64, SeedWords*m), make([]uint64, SeedWords*m)
+	for i := range r {
+		r[i], c[i] = rng.Uint64(), rng.Uint64()
+	}
+	for i := range seed0 {
+		seed0[i], seed1[i] = rng.Uint64(), rng.Uint64()
+	}
+	cw, out := make([]uint64, KeyWords*m), make([]uint64, m)
+	b.Run("gen", func(b *testing.B) {
+		for b.Loop() {
+			GenSign([KeySize]byte{}, r, seed0, seed1, cw)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*m), "ns/key")
+	})
+	b.Run("eval", func(b *testing.B) {
+		for b.Loop() {
+			EvalSign(0, [KeySize]byte{}, c, seed0, cw, out)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*m), "ns/key")
+	})
+}
+
+// FuzzSignGate checks the sign gate for arbitrary masks, values and root seeds.
+func FuzzSignGate(f *testing.F) {
+	for _, v := range []uint64{0, 1, 1<<63 - 1, 1 << 63, math.MaxUint64} {
+		f.Add(v, v, uint64(1), uint64(2), uint64(3), uint64(4))
+		f.Add(v, -v, uint64(0), uint64(0), uint64(0), uint64(0))
+		f.Add(v, 1<<63-v, uint64(0), uint64(0), uint64(0), uint64(0))
+	}
+	f.Fuzz(func(t *testing.T, r, x, s0lo, s0hi, s1lo, s1hi uint64) {
+		seed0, seed1 := []uint64{s0lo, s0hi}, []uint64{s1lo, s1hi}
+		cw := make([]uint64, KeyWords)
+		key := [KeySize]byte{byte(r), byte(x)}
+		GenSign(key, []uint64{r}, seed0, seed1, cw)
+		c := []uint64{x + r}
+		y0, y1 := make([]uint64, 1), make([]uint64, 1)
+		EvalSign(0, key, c, seed0, cw, y0)
+		EvalSign(1, key, c, seed1, cw, y1)
+		if y0[0]+y1[0] != x>>63 {
+			t.Fatalf("MSB(%#x) with mask %#x: shares add to %#x", x, r, y0[0]+y1[0])
+		}
+	})
+}

@@ -1,0 +1,174 @@
+package mpc
+
+import (
+	"fmt"
+	"slices"
+	"unsafe"
+
+	"github.com/privinfer/mpcache/mpc/fss"
+)
+
+// Comparison selects how LTZ compares (see Config.Comparison).
+type Comparison string
+
+const (
+	// CompareFSS is function secret sharing: the dealer (P2 in 3pc) deals keys of the sign gate
+	// of package fss, a distributed comparison function; the parties open x + r for a random
+	// mask r and evaluate their keys locally. Online: 2pc 1 round and 8 bytes per element; 3pc
+	// 2 rounds and 16 bytes (P2: 1 round, 16 bytes). Offline: 8·fss.KeyWords = 1528 bytes per
+	// element to each of P0 and P1, plus a 16-byte AES key to P1 per batch of signChunk.
+	CompareFSS Comparison = "fss"
+	// CompareCircuit is the boolean carry circuit of compare.go: 8 rounds; 2pc 184.125 bytes
+	// per element and 104 offline, 3pc 168 bytes at P0 and 104 at P1 and P2.
+	CompareCircuit Comparison = "circuit"
+)
+
+// signChunk is the most sign-gate keys dealt in one message: it bounds the key memory of
+// every party (1.5 KiB per key) whatever the batch size.
+const signChunk = 4096
+
+// checkComparison rejects an unknown Config.Comparison, or CompareFSS when the material does
+// not deal DCF keys.
+func (e *engine) checkComparison() error {
+	switch e.cfg.Comparison {
+	case "", CompareCircuit:
+		return nil
+	case CompareFSS:
+		if _, ok := e.mat.(DCFMaterial); !ok {
+			return fmt.Errorf("mpc: comparison %q needs material that deals DCF keys", CompareFSS)
+		}
+		return nil
+	}
+	return fmt.Errorf("mpc: unknown comparison %q (want %q or %q)", e.cfg.Comparison, CompareFSS, CompareCircuit)
+}
+
+// dcf returns the material's DCF keys, if LTZ is to use them.
+func (e *engine) dcf() (DCFMaterial, bool) {
+	if e.cfg.Comparison == CompareCircuit {
+		return nil, false
+	}
+	dm, ok := e.mat.(DCFMaterial)
+	return dm, ok
+}
+
+// ltzFSS is LTZ by the sign gate: with shares of a dealt mask r (Mask), the parties open
+// c = x + r and evaluate their DCF keys at c, which gives additive shares of MSB(x) directly.
+//
+// 2pc: P0 and P1 exchange their shares of c (1 round, 8 bytes each). 3pc: P2 deals the keys on
+// the 2-out-of-2 split of r between P0 and P1 (P2 does not collude, so it may know r); P0 and P1
+// learn c and reshare the results to replicated form (see openToPairAndReshare): 2 rounds.
+func (e *engine) ltzFSS(dm DCFMaterial, x *Share) (*Share, error) {
+	n := x.Len()
+	r, err := e.mat.Mask(n)
+	if err != nil {
+		return nil, err
+	}
+	if e.proto == TwoPC {
+		out := &Share{Shape: slices.Clone(x.Shape)}
+		if e.dealer {
+			if err := e.dealSign(dm, r); err != nil {
+				return nil, err
+			}
+			return out, nil
+		}
+		c := make([]uint64, n)
+		for i := range c {
+			c[i] = x.Own[i] + r[i]
+		}
+		other := 1 - e.party
+		in, err := e.round("ltz", []msg{{other, u64sToBytes(c)}}, []int{other}, []int{8 * n})
+		if err != nil {
+			return nil, err
+		}
+		o := bytesToU64s(in[0])
+		for i := range c {
+			c[i] += o[i]
+		}
+		out.Own, err = e.evalSign(dm, c)
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	u := e.zeroShare(n)
+	for i := range u {
+		u[i] += x.Own[i]
+		if e.party != 2 {
+			u[i] += r[i]
+		}
+	}
+	// finish cannot fail openToPairAndReshare; on an error it returns nothing, which the peer
+	// rejects as a short message, and the error is reported here.
+	var ferr error
+	out, err := e.openToPairAndReshare("ltz", x.Shape, u, n, func(c []uint64) []uint64 {
+		var y []uint64
+		y, ferr = e.evalSign(dm, c)
+		return y
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err == nil && e.party == 2 {
+		err = e.dealSign(dm, r) // after P2's message of the opening round, as P0 and P1 expect
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// dealSign produces the sign-gate keys for the masks r, signChunk at a time.
+func (e *engine) dealSign(dm DCFMaterial, r []uint64) error {
+	for lo := 0; lo < len(r); lo += signChunk {
+		hi := min(lo+signChunk, len(r))
+		if _, _, _, err := dm.DCFKeys(hi-lo, r[lo:hi]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evalSign returns this party's shares of MSB(c − r) for the opened c, receiving and
+// evaluating the keys signChunk at a time.
+func (e *engine) evalSign(dm DCFMaterial, c []uint64) ([]uint64, error) {
+	y := make([]uint64, len(c))
+	for lo := 0; lo < len(c); lo += signChunk {
+		hi := min(lo+signChunk, len(c))
+		key, seeds, cw, err := dm.DCFKeys(hi-lo, nil)
+		if err != nil {
+			return nil, err
+		}
+		fss.EvalSign(e.party, key, c[lo:hi], seeds, cw, y[lo:hi])
+	}
+	return y, nil
+}
+
+// recvBytes receives a message of n bytes of material from party from.
+func (e *engine) recvBytes(op string, from, n int) ([]byte, error) {
+	b, err := e.recv(from, true)
+	if err != nil {
+		return nil, fmt.Errorf("mpc: %s: %w", op, err)
+	}
+	if len(b) != n {
+		return nil, fmt.Errorf("mpc: %s: party %d sent %d bytes, want %d", op, from, len(b), n)
+	}
+	return b, nil
+}
+
+// wordBytes returns the little-endian bytes of w, sharing w's memory where the machine is
+// little-endian (keys are megabytes: no copy).
+func wordBytes(w []uint64) []byte {
+	if !littleEndian || len(w) == 0 {
+		return u64sToBytes(w)
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 8*len(w))
+}
+
+// asWords returns the little-endian words of b (whose length is a multiple of 8), sharing b's
+// memory where the machine is little-endian and b is aligned.
+func asWords(b []byte) []uint64 {
+	if !littleEndian || len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))%8 != 0 {
+		return bytesToU64s(b)
+	}
+	return unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), len(b)/8)
+}

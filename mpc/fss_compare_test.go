@@ -1,0 +1,95 @@
+package mpc_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/fss"
+	"github.com/privinfer/mpcache/mpc/mpctest"
+	"github.com/privinfer/mpcache/mpc/transport"
+)
+
+// TestLTZFSSBatches checks the FSS comparison's offline bytes when its keys travel in several
+// messages (4096 keys each): the correction words to P0 and P1, and one AES key per message to
+// P1.
+func TestLTZFSSBatches(t *testing.T) {
+	const n = 2*4096 + 5
+	const batches = 3
+	for _, p := range protocols {
+		t.Run(string(p), func(t *testing.T) {
+			xs := split(t, p, mpc.NewTensor(n))
+			res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Comparison: mpc.CompareFSS}, func(e mpc.Engine) (mpc.Stat, error) {
+				e.Meter().Reset()
+				_, err := e.LTZ(xs[e.Party()])
+				return e.Meter().Total(), err
+			})
+			key := int64(8 * fss.KeyWords * n)
+			if res[0].OfflineRecv != key || res[1].OfflineRecv != key+16*batches || res[2].OfflineSent != 2*key+16*batches {
+				t.Errorf("offline bytes: P0 got %d, P1 got %d, P2 sent %d; want %d, %d, %d",
+					res[0].OfflineRecv, res[1].OfflineRecv, res[2].OfflineSent, key, key+16*batches, 2*key+16*batches)
+			}
+		})
+	}
+}
+
+func TestComparisonConfig(t *testing.T) {
+	_, err := mpctest.RunErr(mpc.TwoPC, mpctest.Memory, mpc.Config{Comparison: "dcf"}, func(e mpc.Engine) (struct{}, error) {
+		return struct{}{}, nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "unknown comparison") {
+		t.Fatalf("an unknown comparison was accepted: %v", err)
+	}
+}
+
+// mangled is a transport that passes every message from party 2 through f.
+type mangled struct {
+	transport.Transport
+	f func([]byte) []byte
+}
+
+func (m mangled) Recv(ctx context.Context, from int) ([]byte, error) {
+	b, err := m.Transport.Recv(ctx, from)
+	if err == nil && from == 2 {
+		b = m.f(b)
+	}
+	return b, err
+}
+
+// TestLTZFSSMalformedKeys feeds P0 or P1 key messages that are a word short or a word long: LTZ
+// must fail with an error that names the material, without a panic or a hang.
+func TestLTZFSSMalformedKeys(t *testing.T) {
+	const n = 100
+	edits := map[string]func([]byte) []byte{
+		"short": func(b []byte) []byte { return b[:len(b)-8] },
+		"long":  func(b []byte) []byte { return append(b, make([]byte, 8)...) },
+	}
+	for _, p := range protocols {
+		for name, edit := range edits {
+			for victim := 0; victim < 2; victim++ {
+				t.Run(fmt.Sprintf("%s/%s/P%d", p, name, victim), func(t *testing.T) {
+					xs := split(t, p, mpc.NewTensor(n))
+					wrap := func(i int, tr transport.Transport) transport.Transport {
+						if i != victim {
+							return tr
+						}
+						return mangled{tr, func(b []byte) []byte {
+							if len(b) < 8*fss.KeyWords*n {
+								return b // set-up seeds and, in 3pc, P2's opening message
+							}
+							return edit(b)
+						}}
+					}
+					_, err := mpctest.RunWrapped(p, mpctest.Memory, mpc.Config{}, wrap, func(e mpc.Engine) (*mpc.Share, error) {
+						return e.LTZ(xs[e.Party()])
+					})
+					if err == nil || !strings.Contains(err.Error(), "dcf material") {
+						t.Fatalf("malformed keys were not rejected as material: %v", err)
+					}
+				})
+			}
+		}
+	}
+}
