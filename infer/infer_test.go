@@ -57,7 +57,7 @@ func generate(t testing.TB, p mpc.Protocol, nw inproc.Network, m *model.Model, p
 		ids, logits []*mpc.Share
 		stat        mpc.Stat
 	}
-	res, err := inproc.Run(p, nw, mpc.Config{Frac: testFrac, Comparison: mpc.CompareCircuit}, func(e mpc.Engine) (party, error) {
+	res, err := inproc.Run(p, nw, mpc.Config{Frac: testFrac}, func(e mpc.Engine) (party, error) {
 		var out party
 		var pol Policy
 		if newPolicy != nil {
