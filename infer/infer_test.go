@@ -16,6 +16,7 @@ import (
 	"github.com/privinfer/mpcache/mpc"
 	"github.com/privinfer/mpcache/mpc/inproc"
 	"github.com/privinfer/mpcache/mpc/mpctest"
+	"github.com/privinfer/mpcache/mpc/twoparty"
 )
 
 // storiesDir is the real model used by the acceptance tests; they skip when it is absent.
@@ -45,6 +46,12 @@ type secureRun struct {
 // network nw, revealing tokens and logits as the client would (tests only reveal logits).
 func generate(t testing.TB, p mpc.Protocol, nw inproc.Network, m *model.Model, prompt []int, n int, newPolicy func() Policy) secureRun {
 	t.Helper()
+	return generateWith(t, p, nw, mpc.Config{Frac: testFrac}, m, prompt, n, newPolicy)
+}
+
+// generateWith is generate with an engine config (e.g. dealer-free material).
+func generateWith(t testing.TB, p mpc.Protocol, nw inproc.Network, cfg mpc.Config, m *model.Model, prompt []int, n int, newPolicy func() Policy) secureRun {
+	t.Helper()
 	shares, err := ShareModel(m, p, testFrac)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +64,7 @@ func generate(t testing.TB, p mpc.Protocol, nw inproc.Network, m *model.Model, p
 		ids, logits []*mpc.Share
 		stat        mpc.Stat
 	}
-	res, err := inproc.Run(p, nw, mpc.Config{Frac: testFrac}, func(e mpc.Engine) (party, error) {
+	res, err := inproc.Run(p, nw, cfg, func(e mpc.Engine) (party, error) {
 		var out party
 		var pol Policy
 		if newPolicy != nil {
@@ -88,9 +95,13 @@ func generate(t testing.TB, p mpc.Protocol, nw inproc.Network, m *model.Model, p
 	}
 	var run secureRun
 	for step := range res[0].ids {
-		id := mpctest.Reveal(t, p, []*mpc.Share{res[0].ids[step], res[1].ids[step], res[2].ids[step]})
+		var ids, lgs []*mpc.Share
+		for _, r := range res {
+			ids, lgs = append(ids, r.ids[step]), append(lgs, r.logits[step])
+		}
+		id := mpctest.Reveal(t, p, ids)
 		run.tokens = append(run.tokens, int(int64(id.Data[0])))
-		lg := mpctest.Reveal(t, p, []*mpc.Share{res[0].logits[step], res[1].logits[step], res[2].logits[step]})
+		lg := mpctest.Reveal(t, p, lgs)
 		run.logits = append(run.logits, mpc.DecodeTensor(lg, testFrac))
 	}
 	for _, r := range res {
@@ -342,5 +353,24 @@ func TestDefaultModel(t *testing.T) {
 				t.Fatalf("largest logit error %.4f exceeds 0.05", worst)
 			}
 		})
+	}
+}
+
+// TestStoriesDealerFree runs stories260K in two-party mode with no dealer: correlated
+// randomness from oblivious transfer and homomorphic encryption (mpc/twoparty).
+func TestStoriesDealerFree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("dealer-free generation takes minutes of CPU on 2 cores; run without -short")
+	}
+	m := loadStories(t)
+	c := stories.cases[1]
+	n := 8
+	cfg := mpc.Config{Frac: testFrac, Material: twoparty.Source(twoparty.Options{})}
+	refTok, refLogits := reference(t, m, c.PromptIDs, n, nil)
+	run := generateWith(t, mpc.TwoPC, inproc.Memory, cfg, m, c.PromptIDs, n, nil)
+	worst := compare(t, run, refTok, refLogits)
+	t.Logf("%d tokens match; largest logit error %.4f; offline bytes per party %d", n, worst, run.stats[0].OfflineSent+run.stats[0].OfflineRecv)
+	if worst > 0.05 {
+		t.Fatalf("largest logit error %.4f exceeds 0.05", worst)
 	}
 }

@@ -22,12 +22,12 @@ const (
 	Loopback                // TCP on 127.0.0.1 (plain, no TLS)
 )
 
-// Endpoints returns connected transports for the three parties of a session.
-func Endpoints(ctx context.Context, nw Network) ([]transport.Transport, error) {
+// Endpoints returns connected transports for the n parties (2 or 3) of a session.
+func Endpoints(ctx context.Context, nw Network, n int) ([]transport.Transport, error) {
 	if nw == Memory {
-		return transport.NewMemory(3).Endpoints(), nil
+		return transport.NewMemory(n).Endpoints(), nil
 	}
-	lns := make([]net.Listener, 3)
+	lns := make([]net.Listener, n)
 	addrs := map[int]string{}
 	for i := range lns {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -44,14 +44,14 @@ func Endpoints(ctx context.Context, nw Network) ([]transport.Transport, error) {
 	}()
 	var session [16]byte
 	copy(session[:], "mpctest-session!")
-	out := make([]transport.Transport, 3)
-	errs := make([]error, 3)
+	out := make([]transport.Transport, n)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i := 0; i < 3; i++ {
+	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			s, err := transport.Mesh(ctx, transport.MeshConfig{Self: i, Parties: 3, Listener: lns[i], Peers: addrs, Session: session, Timeout: 10 * time.Second})
+			s, err := transport.Mesh(ctx, transport.MeshConfig{Self: i, Parties: n, Listener: lns[i], Peers: addrs, Session: session, Timeout: 10 * time.Second})
 			out[i], errs[i] = s, err
 		}(i)
 	}
@@ -63,7 +63,8 @@ func Endpoints(ctx context.Context, nw Network) ([]transport.Transport, error) {
 }
 
 // Run sets up the engines of protocol p on network nw and runs f once per party concurrently,
-// returning the results indexed by party and the joined error of every party.
+// returning the results indexed by party and the joined error of every party. A 2pc config
+// with a Material source (dealer-free) runs two parties; every other setting runs three.
 func Run[T any](p mpc.Protocol, nw Network, cfg mpc.Config, f func(e mpc.Engine) (T, error)) ([]T, error) {
 	return RunWrapped(p, nw, cfg, nil, f)
 }
@@ -71,9 +72,13 @@ func Run[T any](p mpc.Protocol, nw Network, cfg mpc.Config, f func(e mpc.Engine)
 // RunWrapped is Run with each party's transport passed through wrap (when not nil), e.g. to
 // record what a party receives.
 func RunWrapped[T any](p mpc.Protocol, nw Network, cfg mpc.Config, wrap func(party int, t transport.Transport) transport.Transport, f func(e mpc.Engine) (T, error)) ([]T, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	ts, err := Endpoints(ctx, nw)
+	n := 3
+	if p == mpc.TwoPC && cfg.Material != nil {
+		n = 2
+	}
+	ts, err := Endpoints(ctx, nw, n)
 	if err != nil {
 		return nil, err
 	}
@@ -87,10 +92,10 @@ func RunWrapped[T any](p mpc.Protocol, nw Network, cfg mpc.Config, wrap func(par
 			t.Close()
 		}
 	}()
-	out := make([]T, 3)
-	errs := make([]error, 3)
+	out := make([]T, n)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i := 0; i < 3; i++ {
+	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
