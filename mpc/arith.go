@@ -182,7 +182,15 @@ func (e *engine) Mul(x, y *Share) (*Share, error) {
 	return e.reshare("mul", x.Shape, e.localMul(x, y))
 }
 
-func (e *engine) MulTrunc(x, y *Share) (*Share, error) {
+func (e *engine) MulTrunc(x, y *Share) (*Share, error) { return e.MulTruncBits(x, y, e.cfg.Frac) }
+
+func (e *engine) MulTruncBits(x, y *Share, bits uint) (*Share, error) {
+	if bits == 0 {
+		return e.Mul(x, y)
+	}
+	if bits >= 62 {
+		return nil, fmt.Errorf("mpc: truncation by %d bits is out of range", bits)
+	}
 	x, y, err := broadcastPair("mul", x, y)
 	if err != nil {
 		return nil, err
@@ -192,9 +200,17 @@ func (e *engine) MulTrunc(x, y *Share) (*Share, error) {
 		if err != nil {
 			return nil, err
 		}
-		return e.Trunc(z, e.cfg.Frac)
+		return e.trunc2(z, bits)
 	}
-	return e.truncReshare("mul", x.Shape, e.localMul(x, y), e.cfg.Frac)
+	return e.truncReshare("mul", x.Shape, e.localMul(x, y), bits)
+}
+
+// Comparison resolves Config.Comparison: CompareFSS when LTZ uses the material's DCF keys.
+func (e *engine) Comparison() Comparison {
+	if _, ok := e.dcf(); ok {
+		return CompareFSS
+	}
+	return CompareCircuit
 }
 
 // localMul is 3pc's local product: z_i = x_i·y_i + x_i·y_{i+1} + x_{i+1}·y_i + α_i, a
@@ -467,6 +483,16 @@ func (e *engine) MatMul(x, y *Share) (*Share, error) {
 }
 
 func (e *engine) MatMulTrunc(x, y *Share) (*Share, error) {
+	return e.MatMulTruncBits(x, y, e.cfg.Frac)
+}
+
+func (e *engine) MatMulTruncBits(x, y *Share, bits uint) (*Share, error) {
+	if bits == 0 {
+		return e.MatMul(x, y)
+	}
+	if bits >= 62 {
+		return nil, fmt.Errorf("mpc: truncation by %d bits is out of range", bits)
+	}
 	x, y, batch, m, k, n, shape, err := matDims(x, y)
 	if err != nil {
 		return nil, err
@@ -476,9 +502,9 @@ func (e *engine) MatMulTrunc(x, y *Share) (*Share, error) {
 		if err != nil {
 			return nil, err
 		}
-		return e.Trunc(z, e.cfg.Frac)
+		return e.trunc2(z, bits)
 	}
-	return e.truncReshare("matmul", shape, e.localMatMul(x, y, batch, m, k, n), e.cfg.Frac)
+	return e.truncReshare("matmul", shape, e.localMatMul(x, y, batch, m, k, n), bits)
 }
 
 // localMatMul is 3pc's local product Z_i = X_i·(Y_i + Y_{i+1}) + X_{i+1}·Y_i + α_i (the sum

@@ -129,12 +129,19 @@ type Engine interface {
 	// MulTrunc is Mul followed by truncation by Frac bits, fused where the backend allows.
 	// 2 rounds. 2pc: 24 bytes, offline 24. 3pc: 16 bytes, offline 16.
 	MulTrunc(x, y *Share) (*Share, error)
+	// MulTruncBits is Mul followed by truncation by bits (at most 61; 0 is Mul), for operands
+	// whose scales add up to more or less than Frac; fused in 3pc. MulTrunc's costs.
+	MulTruncBits(x, y *Share, bits uint) (*Share, error)
 	// MatMul is the batched ring matrix product x·y over the last two axes; batch axes
 	// broadcast (a rank-2 y applies to every batch of x). 1 round. 2pc: opens both operands
 	// (8 bytes per input element) unless one carries a fixed mask; 3pc: 8 bytes per output.
 	MatMul(x, y *Share) (*Share, error)
 	// MatMulTrunc is MatMul followed by truncation by Frac bits. 2 rounds.
 	MatMulTrunc(x, y *Share) (*Share, error)
+	// MatMulTruncBits is MatMul followed by truncation by bits (at most 61; 0 is MatMul), fused
+	// in 3pc. MatMulTrunc's costs: 2 rounds (P2: 1 in 3pc); 2pc MatMul's bytes plus 8 per output
+	// element online and 16 offline; 3pc 16 bytes per output element, offline 16.
+	MatMulTruncBits(x, y *Share, bits uint) (*Share, error)
 	// Trunc divides by 2^bits (arithmetic shift) with an error of at most one unit in the last
 	// place, never failing catastrophically, for |x| < 2^62. 2pc: 1 round, 8 bytes, offline 16.
 	// 3pc: 2 rounds, 16 bytes, offline 16.
@@ -152,6 +159,9 @@ type Engine interface {
 	// By the boolean circuit (CompareCircuit): 8 rounds; 2pc 184.125 bytes, offline 104;
 	// 3pc 168 bytes at P0, 104 at P1 and P2.
 	LTZ(x *Share) (*Share, error)
+	// Comparison is the method LTZ uses, CompareFSS or CompareCircuit (Config.Comparison with
+	// its default resolved), the same at every party.
+	Comparison() Comparison
 	// Select returns c·a + (1-c)·b for shared bits c (ring 0/1). 1 round (one Mul).
 	Select(c, a, b *Share) (*Share, error)
 	// OneHot maps each shared small integer idx (a plain ring integer in [0, n), not fixed

@@ -175,10 +175,15 @@ func TestMulAndTrunc(t *testing.T) {
 					if err != nil {
 						return nil, err
 					}
-					return []*mpc.Share{m, mt}, nil
+					mb, err := e.MulTruncBits(xs[e.Party()], ys[e.Party()], 2*frac-3)
+					if err != nil {
+						return nil, err
+					}
+					return []*mpc.Share{m, mt, mb}, nil
 				})
 				ring := mpctest.Reveal(t, p, []*mpc.Share{res[0][0], res[1][0], res[2][0]})
 				fx := mpctest.Reveal(t, p, []*mpc.Share{res[0][1], res[1][1], res[2][1]})
+				fb := mpctest.Reveal(t, p, []*mpc.Share{res[0][2], res[1][2], res[2][2]})
 				for i := 0; i < n; i++ {
 					if ring.Data[i] != x.Data[i]*y.Data[i] {
 						t.Fatalf("ring product wrong at %d", i)
@@ -186,6 +191,10 @@ func TestMulAndTrunc(t *testing.T) {
 					want := int64(x.Data[i]*y.Data[i]) >> frac
 					if d := int64(fx.Data[i]) - want; d < 0 || d > 1 {
 						t.Fatalf("truncated product at %d: got %d want %d (+1 allowed)", i, int64(fx.Data[i]), want)
+					}
+					want = int64(x.Data[i]*y.Data[i]) >> (2*frac - 3)
+					if d := int64(fb.Data[i]) - want; d < 0 || d > 1 {
+						t.Fatalf("product truncated by %d bits at %d: got %d want %d (+1 allowed)", 2*frac-3, i, int64(fb.Data[i]), want)
 					}
 				}
 			})
@@ -307,6 +316,59 @@ func TestMatMul(t *testing.T) {
 	}
 }
 
+// TestMatMulTrunc checks MatMulTrunc and MatMulTruncBits against the exact product shifted
+// (one unit of error allowed), batched inner products included, and their traffic.
+func TestMatMulTrunc(t *testing.T) {
+	const frac, bits = 16, 40
+	const batch, m, k, n = 50, 1, 2, 1
+	r := rand.New(rand.NewPCG(15, 16))
+	// |entries| < 2^29: products and their sums stay below 2^59.
+	x := &mpc.Tensor{Shape: []int{batch, m, k}, Data: randRing(r, batch*m*k, 30)}
+	y := &mpc.Tensor{Shape: []int{batch, k, n}, Data: randRing(r, batch*k*n, 30)}
+	exact := naiveMatMul(x.Data, y.Data, batch, m, k, n)
+	for _, p := range protocols {
+		t.Run(string(p), func(t *testing.T) {
+			xs, ys := split(t, p, x), split(t, p, y)
+			type out struct {
+				z  []*mpc.Share
+				st mpc.Stat
+			}
+			res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Frac: frac}, func(e mpc.Engine) (out, error) {
+				a, err := e.MatMulTrunc(xs[e.Party()], ys[e.Party()])
+				if err != nil {
+					return out{}, err
+				}
+				e.Meter().Reset()
+				b, err := e.MatMulTruncBits(xs[e.Party()], ys[e.Party()], bits)
+				return out{[]*mpc.Share{a, b}, e.Meter().Total()}, err
+			})
+			for j, sh := range []uint{frac, bits} {
+				got := mpctest.Reveal(t, p, []*mpc.Share{res[0].z[j], res[1].z[j], res[2].z[j]})
+				for i, v := range exact {
+					if d := int64(got.Data[i]) - int64(v)>>sh; d < 0 || d > 1 {
+						t.Fatalf("product %d truncated by %d: got %d, want %d (+1 allowed)", i, sh, int64(got.Data[i]), int64(v)>>sh)
+					}
+				}
+			}
+			want := [3]mpc.Stat{
+				{Rounds: 2, OnlineSent: 8 * (batch*(m*k+k*n) + batch*m*n), OfflineRecv: 0},
+				{Rounds: 2, OnlineSent: 8 * (batch*(m*k+k*n) + batch*m*n), OfflineRecv: 24 * batch * m * n},
+			}
+			if p == mpc.ThreePC {
+				want[0] = mpc.Stat{Rounds: 2, OnlineSent: 16 * batch * m * n}
+				want[1] = mpc.Stat{Rounds: 2, OnlineSent: 16 * batch * m * n, OfflineRecv: 16 * batch * m * n}
+			}
+			for i := range 2 {
+				s := res[i].st
+				if s.Rounds != want[i].Rounds || s.OnlineSent != want[i].OnlineSent || s.OfflineRecv != want[i].OfflineRecv {
+					t.Errorf("party %d: rounds %d sent %d offline %d; want %d %d %d", i, s.Rounds, s.OnlineSent, s.OfflineRecv,
+						want[i].Rounds, want[i].OnlineSent, want[i].OfflineRecv)
+				}
+			}
+		})
+	}
+}
+
 // TestFixedConcat grows a fixed operand row by row, as a KV cache does, and multiplies with it.
 func TestFixedConcat(t *testing.T) {
 	for _, p := range protocols {
@@ -384,6 +446,23 @@ func TestLTZAndSelect(t *testing.T) {
 // comparisons are LTZ's two methods; both must pass every comparison test.
 var comparisons = []mpc.Comparison{mpc.CompareFSS, mpc.CompareCircuit}
 
+// TestComparisonMethod checks that every party reports the method LTZ uses: FSS by default
+// (the dealer's material deals DCF keys), the circuit when configured.
+func TestComparisonMethod(t *testing.T) {
+	for _, p := range protocols {
+		for cfg, want := range map[mpc.Comparison]mpc.Comparison{"": mpc.CompareFSS, mpc.CompareFSS: mpc.CompareFSS, mpc.CompareCircuit: mpc.CompareCircuit} {
+			got := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Comparison: cfg}, func(e mpc.Engine) (mpc.Comparison, error) {
+				return e.Comparison(), nil
+			})
+			for i, c := range got {
+				if c != want {
+					t.Errorf("%s, Config.Comparison %q: party %d reports %q, want %q", p, cfg, i, c, want)
+				}
+			}
+		}
+	}
+}
+
 // ltzAndSelect checks LTZ(x) and Select(LTZ(x), a, b) against vals (x's values). With more than
 // 4096 values, the FSS path deals its keys in several messages.
 func ltzAndSelect(t *testing.T, p mpc.Protocol, nw mpctest.Network, cmp mpc.Comparison, vals []int64, x, a, b *mpc.Tensor) {
@@ -443,6 +522,10 @@ func TestMeterCounts(t *testing.T) {
 		{"3pc/trunc", mpc.ThreePC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
 			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
 		{"3pc/multrunc", mpc.ThreePC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTrunc(x, x); return err },
+			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
+		{"2pc/multruncbits", mpc.TwoPC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTruncBits(x, x, 40); return err },
+			cost{[3]int64{2, 2, 0}, [3]int64{24 * n, 24 * n, 0}, [3]int64{0, 24 * n, 0}}},
+		{"3pc/multruncbits", mpc.ThreePC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTruncBits(x, x, 40); return err },
 			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
 		{"2pc/ltz-circuit", mpc.TwoPC, mpc.CompareCircuit, ltz,
 			cost{[3]int64{8, 8, 0}, [3]int64{184*n + n/8, 184*n + n/8, 0}, [3]int64{0, 104 * n, 0}}},

@@ -12,16 +12,15 @@ import (
 )
 
 // approxCase is one fixed-point approximation run on a zero input of the given shape, with
-// the traffic the meter must count exactly: rounds and online bytes sent per party, and the
-// offline bytes P1 receives (the dealer's material in 2pc, P2's truncation material in 3pc;
-// P0 draws its material from a seed). The doc comments quote these figures per element.
+// the traffic the meter must count exactly: its LTZ calls (the number of comparisons of each, in
+// order), whose cost depends on the comparison method (ltzCost), and everything else (products
+// and truncations), which does not. The doc comments quote these figures per element.
 type approxCase struct {
-	name   string
-	shape  []int
-	f      func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error)
-	rounds map[mpc.Protocol][3]int64
-	sent   map[mpc.Protocol][3]int64
-	off    map[mpc.Protocol]int64
+	name  string
+	shape []int
+	f     func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error)
+	ltz   []int
+	rest  map[mpc.Protocol]meterCost
 }
 
 // firstRow returns x's first row as a vector (an arbitrary shared γ, β or weight).
@@ -31,57 +30,66 @@ func firstRow(x *mpc.Share) *mpc.Share {
 	return r
 }
 
+// restCost is the traffic besides comparisons: rounds, online bytes sent and offline bytes
+// received at P0, P1 and P2.
+func restCost(r0, r1, r2, s0, s1, s2, o0, o1, o2 int64) meterCost {
+	return meterCost{[3]int64{r0, r1, r2}, [3]int64{s0, s1, s2}, [3]int64{o0, o1, o2}}
+}
+
 var approxCases = []approxCase{
-	{"exp", []int{1024}, Exp,
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {14, 14, 0}, mpc.ThreePC: {15, 15, 12}},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {786816, 786816, 0}, mpc.ThreePC: {671744, 475136, 475136}},
-		map[mpc.Protocol]int64{mpc.TwoPC: 540672, mpc.ThreePC: 147456}},
-	{"gelu", []int{1024}, GeLU,
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {12, 12, 0}, mpc.ThreePC: {12, 12, 10}},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {1041024, 1041024, 0}, mpc.ThreePC: {925696, 598016, 598016}},
-		map[mpc.Protocol]int64{mpc.TwoPC: 630784, mpc.ThreePC: 65536}},
-	{"silu", []int{1024}, SiLU,
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {12, 12, 0}, mpc.ThreePC: {12, 12, 10}},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {1041024, 1041024, 0}, mpc.ThreePC: {925696, 598016, 598016}},
-		map[mpc.Protocol]int64{mpc.TwoPC: 630784, mpc.ThreePC: 65536}},
-	{"reciprocal", []int{64}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Reciprocal(e, x, 4096) },
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {10, 10, 0}, mpc.ThreePC: {11, 11, 10}},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {2110872, 2110872, 0}, mpc.ThreePC: {1926144, 1192960, 1192960}},
-		map[mpc.Protocol]int64{mpc.TwoPC: 1192960, mpc.ThreePC: 1024}},
-	{"rsqrt", []int{64}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Rsqrt(e, x, 1e-5, 1e5) },
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {12, 12, 0}, mpc.ThreePC: {12, 12, 10}},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {3267240, 3267240, 0}, mpc.ThreePC: {2980352, 1845760, 1845760}},
-		map[mpc.Protocol]int64{mpc.TwoPC: 1846784, mpc.ThreePC: 2048}},
+	{"exp", []int{1024}, Exp, []int{3 * 1024}, map[mpc.Protocol]meterCost{
+		mpc.TwoPC:   restCost(6, 6, 0, 216*1024, 216*1024, 0, 0, 216*1024, 0),
+		mpc.ThreePC: restCost(6, 6, 3, 144*1024, 144*1024, 144*1024, 0, 144*1024, 0),
+	}},
+	{"gelu", []int{1024}, GeLU, []int{8 * 1024}, map[mpc.Protocol]meterCost{
+		mpc.TwoPC:   restCost(4, 4, 0, 96*1024, 96*1024, 0, 0, 96*1024, 0),
+		mpc.ThreePC: restCost(4, 4, 2, 64*1024, 64*1024, 64*1024, 0, 64*1024, 0),
+	}},
+	{"silu", []int{1024}, SiLU, []int{10 * 1024}, map[mpc.Protocol]meterCost{
+		mpc.TwoPC:   restCost(4, 4, 0, 96*1024, 96*1024, 0, 0, 96*1024, 0),
+		mpc.ThreePC: restCost(4, 4, 2, 64*1024, 64*1024, 64*1024, 0, 64*1024, 0),
+	}},
+	{"reciprocal", []int{64}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Reciprocal(e, x, 4096) }, []int{179 * 64},
+		map[mpc.Protocol]meterCost{
+			mpc.TwoPC:   restCost(2, 2, 0, 24*64, 24*64, 0, 0, 24*64, 0),
+			mpc.ThreePC: restCost(2, 2, 1, 16*64, 16*64, 16*64, 0, 16*64, 0),
+		}},
+	{"rsqrt", []int{64}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Rsqrt(e, x, 1e-5, 1e5) }, []int{277 * 64},
+		map[mpc.Protocol]meterCost{
+			mpc.TwoPC:   restCost(4, 4, 0, 48*64, 48*64, 0, 0, 48*64, 0),
+			mpc.ThreePC: restCost(4, 4, 2, 32*64, 32*64, 32*64, 0, 32*64, 0),
+		}},
 	{"layernorm", []int{4, 768}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 		return LayerNorm(e, x, firstRow(x), firstRow(x), 1e-5)
-	},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {16, 16, 0}, mpc.ThreePC: {19, 19, 15}},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {390997, 390997, 0}, mpc.ThreePC: {322688, 246656, 246656}},
-		map[mpc.Protocol]int64{mpc.TwoPC: 246688, mpc.ThreePC: 49344}},
+	}, []int{297 * 4}, map[mpc.Protocol]meterCost{ // per element and per row
+		mpc.TwoPC:   restCost(8, 8, 0, 56*4*768+56*4, 56*4*768+56*4, 0, 0, 40*4*768+64*4, 0),
+		mpc.ThreePC: restCost(9, 9, 5, 32*4*768+48*4, 32*4*768+48*4, 32*4*768+48*4, 0, 16*4*768+48*4, 0),
+	}},
 	{"rmsnorm", []int{4, 768}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 		return RMSNorm(e, x, firstRow(x), 1e-5)
-	},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {15, 15, 0}, mpc.ThreePC: {17, 17, 14}},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {390965, 390965, 0}, mpc.ThreePC: {322624, 246592, 246592}},
-		map[mpc.Protocol]int64{mpc.TwoPC: 246624, mpc.ThreePC: 49280}},
+	}, []int{297 * 4}, map[mpc.Protocol]meterCost{
+		mpc.TwoPC:   restCost(7, 7, 0, 56*4*768+48*4, 56*4*768+48*4, 0, 0, 40*4*768+48*4, 0),
+		mpc.ThreePC: restCost(7, 7, 4, 32*4*768+32*4, 32*4*768+32*4, 32*4*768+32*4, 0, 16*4*768+32*4, 0),
+	}},
 	// Softmax without its maximum (the meter's "max" scope, checked against Max alone below).
 	{"softmax", []int{12, 1024}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 		return Softmax(e, x, SoftmaxOptions{})
-	},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {26, 26, 0}, mpc.ThreePC: {29, 29, 24}},
-		map[mpc.Protocol][3]int64{mpc.TwoPC: {10066208, 10066208, 0}, mpc.ThreePC: {8656512, 6182784, 6182784}},
-		map[mpc.Protocol]int64{mpc.TwoPC: 6969216, mpc.ThreePC: 1966272}},
+	}, []int{3 * 12 * 1024, 149 * 12}, map[mpc.Protocol]meterCost{
+		mpc.TwoPC:   restCost(10, 10, 0, 240*12*1024+24*12, 240*12*1024+24*12, 0, 0, 240*12*1024+24*12, 0),
+		mpc.ThreePC: restCost(10, 10, 5, 160*12*1024+16*12, 160*12*1024+16*12, 160*12*1024+16*12, 0, 160*12*1024+16*12, 0),
+	}},
 }
 
-// TestApproxCosts asserts the exact traffic of every fixed-point approximation, per party, and
-// that Softmax's maximum costs what Max alone does. It logs the per-element figures.
+// TestApproxCosts asserts the exact traffic of every fixed-point approximation, per party, on
+// both comparison methods, and that Softmax's maximum costs what Max alone does. It logs the
+// per-element figures.
 func TestApproxCosts(t *testing.T) {
 	for _, c := range approxCases {
-		for _, p := range testProtocols {
-			t.Run(c.name+"/"+string(p), func(t *testing.T) {
-				sh := shareFloats(t, p, make([]float64, mpc.Numel(c.shape)), c.shape...)
+		for _, b := range testBackends {
+			t.Run(c.name+"/"+b.String(), func(t *testing.T) {
+				sh := shareFloats(t, b.p, make([]float64, mpc.Numel(c.shape)), c.shape...)
 				type stats struct{ all, max mpc.Stat }
-				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (stats, error) {
+				res := mpctest.Run(t, b.p, mpctest.Memory, mpc.Config{Comparison: b.cmp}, func(e mpc.Engine) (stats, error) {
 					e.Meter().Reset()
 					done := e.Meter().Scope(c.name)
 					_, err := c.f(e, sh[e.Party()])
@@ -90,33 +98,49 @@ func TestApproxCosts(t *testing.T) {
 				})
 				var mx []mpc.Stat
 				if c.name == "softmax" {
-					_, mx = measure(t, p, "max", func(e mpc.Engine) (*mpc.Share, error) { return Max(e, sh[e.Party()]) })
+					_, mx = measureOn(t, b, "max", func(e mpc.Engine) (*mpc.Share, error) { return Max(e, sh[e.Party()]) })
 				}
-				n := float64(mpc.Numel(c.shape))
+				want := c.rest[b.p]
+				for _, m := range c.ltz {
+					want.add(ltzCost(b, m))
+				}
+				got := make([]mpc.Stat, 3)
 				for i, r := range res {
-					got := r.all
+					got[i] = r.all
 					if mx != nil {
 						if r.max.Rounds != mx[i].Rounds || r.max.OnlineSent != mx[i].OnlineSent || r.max.OfflineRecv != mx[i].OfflineRecv {
 							t.Errorf("party %d: softmax's max %+v differs from Max's %+v", i, r.max, mx[i])
 						}
-						got.Rounds -= r.max.Rounds
-						got.OnlineSent -= r.max.OnlineSent
-						got.OfflineRecv -= r.max.OfflineRecv
-					}
-					wantOff := int64(0)
-					if i == 1 {
-						wantOff = c.off[p]
-					}
-					if got.Rounds != c.rounds[p][i] || got.OnlineSent != c.sent[p][i] || got.OfflineRecv != wantOff {
-						t.Errorf("party %d: rounds %d, sent %d, offline %d; want %d, %d, %d", i,
-							got.Rounds, got.OnlineSent, got.OfflineRecv, c.rounds[p][i], c.sent[p][i], wantOff)
+						got[i].Rounds -= r.max.Rounds
+						got[i].OnlineSent -= r.max.OnlineSent
+						got[i].OfflineRecv -= r.max.OfflineRecv
 					}
 				}
-				t.Logf("%v: rounds %d, online B/elem %v (P0) %v (P1), offline B/elem %v", c.shape, c.rounds[p][0],
-					float64(c.sent[p][0])/n, float64(c.sent[p][1])/n, float64(c.off[p])/n)
+				assertMeterCost(t, got, want)
+				n := float64(mpc.Numel(c.shape))
+				t.Logf("%v: rounds %d, online B/elem %.2f (P0) %.2f (P1) %.2f (P2), offline B/elem %.2f (P1); without comparisons: rounds %v, sent %v, offline %v",
+					c.shape, got[0].Rounds, float64(got[0].OnlineSent)/n, float64(got[1].OnlineSent)/n, float64(got[2].OnlineSent)/n,
+					float64(got[1].OfflineRecv)/n, restOf(got, c.ltz, b).rounds, restOf(got, c.ltz, b).sent, restOf(got, c.ltz, b).offline)
 			})
 		}
 	}
+}
+
+// restOf returns the measured traffic less the comparisons'.
+func restOf(st []mpc.Stat, ltz []int, b backend) meterCost {
+	var c meterCost
+	for i := range 3 {
+		c.rounds[i], c.sent[i], c.offline[i] = st[i].Rounds, st[i].OnlineSent, st[i].OfflineRecv
+	}
+	for _, m := range ltz {
+		l := ltzCost(b, m)
+		for i := range 3 {
+			c.rounds[i] -= l.rounds[i]
+			c.sent[i] -= l.sent[i]
+			c.offline[i] -= l.offline[i]
+		}
+	}
+	return c
 }
 
 // TestApproxBadInput checks that bad shapes and ranges give errors naming the function, at
@@ -151,6 +175,14 @@ func TestApproxBadInput(t *testing.T) {
 		}},
 		{"maxValue too large", "reciprocal: range", func(e mpc.Engine, x *mpc.Share) error {
 			_, err := Reciprocal(e, x, 1<<17)
+			return err
+		}},
+		{"reciprocal result scale", "reciprocal: result scale", func(e mpc.Engine, x *mpc.Share) error {
+			_, err := ReciprocalFrac(e, x, 16, 61)
+			return err
+		}},
+		{"rsqrt result scale", "rsqrt: result scale", func(e mpc.Engine, x *mpc.Share) error {
+			_, err := RsqrtFrac(e, x, 1e-5, 1e5, 37)
 			return err
 		}},
 		{"empty rsqrt range", "rsqrt: range", func(e mpc.Engine, x *mpc.Share) error {
@@ -236,7 +268,7 @@ func TestApproxBadInput(t *testing.T) {
 // BenchmarkApprox runs the fixed-point approximations at the sizes of a GPT-2-124M decode step
 // (softmax over 12 heads × 1024 keys, GeLU over 3072, LayerNorm over 768; exp over the softmax
 // entries, one reciprocal per head, one inverse square root per norm row) and a LLaMA-7B MLP
-// and norm (SiLU over 11008, RMSNorm over 4096), on both backends.
+// and norm (SiLU over 11008, RMSNorm over 4096), on both backends with both comparison methods.
 func BenchmarkApprox(b *testing.B) {
 	cases := []struct {
 		name  string
@@ -259,14 +291,14 @@ func BenchmarkApprox(b *testing.B) {
 		{"rsqrt/1", []int{1}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Rsqrt(e, x, 1e-5, 1e5) }},
 	}
 	for _, c := range cases {
-		for _, p := range testProtocols {
-			b.Run(fmt.Sprintf("%s/%s", c.name, p), func(b *testing.B) {
+		for _, be := range testBackends {
+			b.Run(fmt.Sprintf("%s/%v", c.name, be), func(b *testing.B) {
 				xs := make([]float64, mpc.Numel(c.shape))
 				for i := range xs {
 					xs[i] = 1 + float64(i%7)
 				}
-				sh := shareFloats(b, p, xs, c.shape...)
-				benchOp(b, p, len(xs), func(e mpc.Engine) error {
+				sh := shareFloats(b, be.p, xs, c.shape...)
+				benchOpOn(b, be, len(xs), func(e mpc.Engine) error {
 					_, err := c.f(e, sh[e.Party()])
 					return err
 				})

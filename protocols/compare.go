@@ -9,9 +9,10 @@ import (
 
 // ReLU returns max(x, 0) element-wise, exactly, for any ring value (the sign is the top bit).
 //
-// Cost, per element: 9 rounds (one LTZ, 8, then one Mul). Online bytes sent per party: 2pc
-// 200.125 (LTZ 184.125 + Mul 16); 3pc 176 at P0 and 112 at P1 and P2. Offline: 2pc 112;
-// 3pc 0.
+// Cost, per element: one LTZ, then one Mul (TestCompareCost). By FSS comparisons (the default):
+// 2 rounds in 2pc, 3 in 3pc; 24 bytes online per party; offline 1536 (2pc) or 1528 (3pc). By
+// the circuit: 9 rounds; 2pc 200.125 bytes online, offline 112; 3pc 176 at P0 and 112 at P1 and
+// P2, offline 0.
 func ReLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	if x.Len() == 0 {
 		return nil, fmt.Errorf("protocols: relu: empty input of shape %v", x.Shape)
@@ -33,8 +34,9 @@ func ReLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 // at 16 fractional bits). It tests both signs of the difference in one LTZ batch:
 // [a = b] = 1 − [a − b < 0] − [b − a < 0].
 //
-// Cost, per element: 8 rounds (one LTZ batch of two comparisons). Online bytes sent per party:
-// 2pc 368.25; 3pc 336 at P0 and 208 at P1 and P2. Offline: 2pc 208; 3pc 0.
+// Cost, per element: one LTZ batch of two comparisons (TestCompareCost). By FSS: 1 round in
+// 2pc, 2 in 3pc; 16 (2pc) or 32 (3pc) bytes online per party; offline 3056. By the circuit:
+// 8 rounds; 2pc 368.25 bytes online, offline 208; 3pc 336 at P0 and 208 at P1 and P2, offline 0.
 func Equal(e mpc.Engine, a, b *mpc.Share) (*mpc.Share, error) {
 	d, err := e.Sub(a, b)
 	if err != nil {
@@ -244,73 +246,4 @@ func (pp *pairPlan) compare(e mpc.Engine, op string, x *mpc.Share) (*mpc.Share, 
 // ranks returns the rows×members ranks from the comparison bits c.
 func (pp *pairPlan) ranks(e mpc.Engine, c *mpc.Share) (*mpc.Share, error) {
 	return linearMap(e, c, pp.rank, pp.consts)
-}
-
-// meterCost is the traffic of a protocol run as the meter counts it, per party: rounds, online
-// bytes sent and offline bytes received (dealer material). The package's cost formulas
-// (tournaments, top-k) are built from it and checked against the meter in tests.
-type meterCost struct {
-	rounds, sent, offline [3]int64
-}
-
-func (c *meterCost) add(o meterCost) {
-	for i := range 3 {
-		c.rounds[i] += o.rounds[i]
-		c.sent[i] += o.sent[i]
-		c.offline[i] += o.offline[i]
-	}
-}
-
-// maxRounds is the largest round count of any party (the critical path).
-func (c meterCost) maxRounds() int64 { return max(c.rounds[0], c.rounds[1], c.rounds[2]) }
-
-// maxSent is the most online bytes any party sends.
-func (c meterCost) maxSent() int64 { return max(c.sent[0], c.sent[1], c.sent[2]) }
-
-// ltzCost is the engine's LTZ of n elements (see mpc's TestMeterCounts).
-func ltzCost(p mpc.Protocol, n int) meterCost {
-	if n == 0 {
-		return meterCost{}
-	}
-	m := int64(n)
-	if p == mpc.TwoPC {
-		s := 184*m + (m+7)/8
-		return meterCost{[3]int64{8, 8, 0}, [3]int64{s, s, 0}, [3]int64{0, 104 * m, 0}}
-	}
-	return meterCost{[3]int64{8, 8, 8}, [3]int64{168 * m, 104 * m, 104 * m}, [3]int64{}}
-}
-
-// mulCost is the engine's Mul of n elements.
-func mulCost(p mpc.Protocol, n int) meterCost {
-	if n == 0 {
-		return meterCost{}
-	}
-	m := int64(n)
-	if p == mpc.TwoPC {
-		return meterCost{[3]int64{1, 1, 0}, [3]int64{16 * m, 16 * m, 0}, [3]int64{0, 8 * m, 0}}
-	}
-	return meterCost{[3]int64{1, 1, 1}, [3]int64{8 * m, 8 * m, 8 * m}, [3]int64{}}
-}
-
-// oneHotCost is the engine's OneHot of cnt indices to rows of width cols.
-func oneHotCost(p mpc.Protocol, cnt, cols int) meterCost {
-	if cnt == 0 {
-		return meterCost{}
-	}
-	m, N := int64(cnt), int64(ceilPow2(cols))
-	if p == mpc.TwoPC {
-		return meterCost{[3]int64{1, 1, 0}, [3]int64{8 * m, 8 * m, 0}, [3]int64{0, 8 * N * m, 0}}
-	}
-	s := 8 * (m + m*int64(cols))
-	return meterCost{[3]int64{2, 2, 1}, [3]int64{s, s, 16 * m}, [3]int64{0, 8 * N * m, 0}}
-}
-
-// matMulCost is the engine's MatMul of batch products (m×k)·(k×n) with unfixed operands.
-func matMulCost(p mpc.Protocol, batch, m, k, n int) meterCost {
-	nx, ny, nz := int64(batch*m*k), int64(batch*k*n), int64(batch*m*n)
-	if p == mpc.TwoPC {
-		s := 8 * (nx + ny)
-		return meterCost{[3]int64{1, 1, 0}, [3]int64{s, s, 0}, [3]int64{0, 8 * nz, 0}}
-	}
-	return meterCost{[3]int64{1, 1, 1}, [3]int64{8 * nz, 8 * nz, 8 * nz}, [3]int64{}}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/mpctest"
 )
 
 func TestReLU(t *testing.T) {
@@ -86,42 +87,43 @@ func TestEqual(t *testing.T) {
 	}
 }
 
-// TestCompareCost asserts the costs the doc comments of ReLU and Equal state.
+// TestCompareCost asserts the traffic of ReLU and Equal from the meter, on both comparison
+// methods, and the per-element figures their doc comments state.
 func TestCompareCost(t *testing.T) {
 	const n = 1000
-	for _, p := range testProtocols {
-		sh := shareFloats(t, p, make([]float64, n))
-		t.Run(string(p)+"/relu", func(t *testing.T) {
-			_, st := measure(t, p, "relu", func(e mpc.Engine) (*mpc.Share, error) { return ReLU(e, sh[e.Party()]) })
-			want := ltzCost(p, n)
-			want.add(mulCost(p, n))
+	// Per element: rounds, online bytes P0 and P1 send, offline bytes P1 receives (the most of
+	// any party), for ReLU and for Equal.
+	docs := map[backend][2][4]float64{
+		{mpc.TwoPC, mpc.CompareFSS}:       {{2, 24, 24, 1536}, {1, 16, 16, 3056}},
+		{mpc.TwoPC, mpc.CompareCircuit}:   {{9, 200.125, 200.125, 112}, {8, 368.25, 368.25, 208}},
+		{mpc.ThreePC, mpc.CompareFSS}:     {{3, 24, 24, 1528}, {2, 32, 32, 3056}},
+		{mpc.ThreePC, mpc.CompareCircuit}: {{9, 176, 112, 0}, {8, 336, 208, 0}},
+	}
+	check := func(t *testing.T, st []mpc.Stat, doc [4]float64) {
+		t.Helper()
+		got := [4]float64{float64(st[0].Rounds), float64(st[0].OnlineSent) / n, float64(st[1].OnlineSent) / n, float64(st[1].OfflineRecv) / n}
+		for i := range got {
+			if math.Abs(got[i]-doc[i]) > 0.05 { // the AES key of a batch of FSS keys: 0.016 B/elem
+				t.Errorf("measured %v (rounds, P0, P1 online B/elem, offline B/elem), doc says %v", got, doc)
+				return
+			}
+		}
+	}
+	for _, b := range testBackends {
+		sh := shareFloats(t, b.p, make([]float64, n))
+		t.Run(b.String()+"/relu", func(t *testing.T) {
+			_, st := measureOn(t, b, "relu", func(e mpc.Engine) (*mpc.Share, error) { return ReLU(e, sh[e.Party()]) })
+			want := ltzCost(b, n)
+			want.add(mulCost(b.p, n))
 			assertMeterCost(t, st, want)
-			per := map[mpc.Protocol][3]float64{mpc.TwoPC: {200.125, 200.125, 112}, mpc.ThreePC: {176, 112, 0}}[p]
-			if got := float64(st[0].OnlineSent) / n; got != per[0] {
-				t.Errorf("P0 sends %v B/elem, doc says %v", got, per[0])
-			}
-			if got := float64(st[1].OnlineSent) / n; got != per[1] {
-				t.Errorf("P1 sends %v B/elem, doc says %v", got, per[1])
-			}
-			if got := float64(st[1].OfflineRecv) / n; got != per[2] {
-				t.Errorf("offline %v B/elem, doc says %v", got, per[2])
-			}
+			check(t, st, docs[b][0])
 		})
-		t.Run(string(p)+"/equal", func(t *testing.T) {
-			_, st := measure(t, p, "equal", func(e mpc.Engine) (*mpc.Share, error) {
+		t.Run(b.String()+"/equal", func(t *testing.T) {
+			_, st := measureOn(t, b, "equal", func(e mpc.Engine) (*mpc.Share, error) {
 				return Equal(e, sh[e.Party()], sh[e.Party()])
 			})
-			assertMeterCost(t, st, ltzCost(p, 2*n))
-			per := map[mpc.Protocol][3]float64{mpc.TwoPC: {368.25, 368.25, 208}, mpc.ThreePC: {336, 208, 0}}[p]
-			if got := float64(st[0].OnlineSent) / n; got != per[0] {
-				t.Errorf("P0 sends %v B/elem, doc says %v", got, per[0])
-			}
-			if got := float64(st[1].OnlineSent) / n; got != per[1] {
-				t.Errorf("P1 sends %v B/elem, doc says %v", got, per[1])
-			}
-			if got := float64(st[1].OfflineRecv) / n; got != per[2] {
-				t.Errorf("offline %v B/elem, doc says %v", got, per[2])
-			}
+			assertMeterCost(t, st, ltzCost(b, 2*n))
+			check(t, st, docs[b][1])
 		})
 	}
 }
@@ -140,6 +142,62 @@ func TestCompareBadInput(t *testing.T) {
 				}
 				return a[e.Party()], nil
 			})
+		})
+	}
+}
+
+// TestCircuitComparison runs the comparison-based functions on random inputs with the circuit
+// comparison (the other tests use the engine's default, FSS): ReLU, Argmax and TopK exactly,
+// Softmax within 1e-3.
+func TestCircuitComparison(t *testing.T) {
+	const rows, n, k = 3, 40, 5
+	r := rand.New(rand.NewPCG(6, 6))
+	xs := randValues(r, rows*n)
+	scores := attentionRows(r, rows, n)
+	cfg := mpc.Config{Comparison: mpc.CompareCircuit}
+	for _, p := range testProtocols {
+		t.Run(string(p), func(t *testing.T) {
+			sh := shareFloats(t, p, xs, rows, n)
+			ss := shareFloats(t, p, scores, rows, n)
+			res := mpctest.Run(t, p, mpctest.Memory, cfg, func(e mpc.Engine) ([]*mpc.Share, error) {
+				if e.Comparison() != mpc.CompareCircuit {
+					return nil, fmt.Errorf("engine compares by %q", e.Comparison())
+				}
+				relu, err := ReLU(e, sh[e.Party()])
+				if err != nil {
+					return nil, err
+				}
+				_, am, err := Argmax(e, sh[e.Party()])
+				if err != nil {
+					return nil, err
+				}
+				_, top, err := TopK(e, sh[e.Party()], k)
+				if err != nil {
+					return nil, err
+				}
+				sm, err := Softmax(e, ss[e.Party()], SoftmaxOptions{})
+				return []*mpc.Share{relu, am, top, sm}, err
+			})
+			out := transpose(res)
+			relu := revealFloats(t, p, out[0])
+			for i, x := range xs {
+				if relu[i] != math.Max(x, 0) {
+					t.Fatalf("relu(%v) = %v", x, relu[i])
+				}
+			}
+			_, wantIdx := plainArgmax(xs, n)
+			am, top := revealInts(t, p, out[1]), revealInts(t, p, out[2])
+			for row := 0; row < rows; row++ {
+				if am[row] != int64(wantIdx[row]) {
+					t.Fatalf("row %d: argmax %d, want %d", row, am[row], wantIdx[row])
+				}
+				for rk, pos := range plainTopK(xs[row*n:(row+1)*n], k, nil, nil) {
+					if top[row*k+rk] != int64(pos) {
+						t.Fatalf("row %d rank %d: index %d, want %d", row, rk, top[row*k+rk], pos)
+					}
+				}
+			}
+			fxCheck(t, "softmax", revealFloats(t, p, out[3]), fxSoftmax(scores, n, nil), func(int) float64 { return 1e-3 })
 		})
 	}
 }

@@ -26,10 +26,15 @@ func expCoefFrac(f uint) uint { return 56 - f }
 // (2^−16) of rounding: at most 1.1e-4 absolute, and relative 1e-4 where eˣ ≫ 2^−16 (TestExp,
 // over [−20, 0]).
 //
-// Cost per element: 14 rounds in 2pc, 15 in 3pc (LTZ 8; two MulTrunc levels, 4; a Mul and a
-// truncation by 56 − f bits, 2, or 3 in 3pc, where only truncation by f is fused). Online bytes
-// sent per party: 2pc 768.375 (3 comparisons 552.375, 9 products 216); 3pc 656 at P0, 464 at P1
-// and P2. Offline: 2pc 528; 3pc 144 (TestApproxCosts).
+// Cost per element: one LTZ batch of 3 comparisons, then three levels of products (9 products
+// and their truncations, the last by 56 − f bits): 6 rounds, 216 bytes online and 216 offline in
+// 2pc; 6 rounds (P2: 3), 144 bytes online and 144 offline in 3pc (TestApproxCosts). In total:
+//
+//	            rounds  online B              offline B
+//	2pc FSS     7       240                   4800
+//	3pc FSS     8       192                   4728
+//	2pc circuit 14      768.375               528
+//	3pc circuit 14      648 (P0), 456 (P1)    144
 func Exp(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	if x.Len() == 0 {
 		return nil, fmt.Errorf("protocols: exp: empty input of shape %v", x.Shape)

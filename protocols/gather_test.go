@@ -257,3 +257,13 @@ func fixOne(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	}
 	return ys[0], nil
 }
+
+// matMulCost is the engine's MatMul of batch products (m×k)·(k×n) with unfixed operands.
+func matMulCost(p mpc.Protocol, batch, m, k, n int) meterCost {
+	nx, ny, nz := int64(batch*m*k), int64(batch*k*n), int64(batch*m*n)
+	if p == mpc.TwoPC {
+		s := 8 * (nx + ny)
+		return meterCost{[3]int64{1, 1, 0}, [3]int64{s, s, 0}, [3]int64{0, 8 * nz, 0}}
+	}
+	return meterCost{[3]int64{1, 1, 1}, [3]int64{8 * nz, 8 * nz, 8 * nz}, [3]int64{}}
+}

@@ -105,11 +105,36 @@ func measure(t testing.TB, p mpc.Protocol, label string, f func(e mpc.Engine) (*
 // measureAll is measure for functions with several outputs (out[k] as in runAll).
 func measureAll(t testing.TB, p mpc.Protocol, label string, f func(e mpc.Engine) ([]*mpc.Share, error)) ([][]*mpc.Share, []mpc.Stat) {
 	t.Helper()
+	return measureAllOn(t, backend{p, ""}, label, f)
+}
+
+// testBackends lists both protocols with both comparison methods, for the cost tests.
+var testBackends = []backend{
+	{mpc.TwoPC, mpc.CompareFSS}, {mpc.TwoPC, mpc.CompareCircuit},
+	{mpc.ThreePC, mpc.CompareFSS}, {mpc.ThreePC, mpc.CompareCircuit},
+}
+
+func (b backend) String() string { return string(b.p) + "/" + string(b.cmp) }
+
+// measureOn is measure on backend b: protocol b.p with comparisons by b.cmp (empty: the
+// engine's default).
+func measureOn(t testing.TB, b backend, label string, f func(e mpc.Engine) (*mpc.Share, error)) ([]*mpc.Share, []mpc.Stat) {
+	t.Helper()
+	out, st := measureAllOn(t, b, label, func(e mpc.Engine) ([]*mpc.Share, error) {
+		s, err := f(e)
+		return []*mpc.Share{s}, err
+	})
+	return out[0], st
+}
+
+// measureAllOn is measureAll on backend b.
+func measureAllOn(t testing.TB, b backend, label string, f func(e mpc.Engine) ([]*mpc.Share, error)) ([][]*mpc.Share, []mpc.Stat) {
+	t.Helper()
 	type res struct {
 		out []*mpc.Share
 		st  mpc.Stat
 	}
-	rs := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (res, error) {
+	rs := mpctest.Run(t, b.p, mpctest.Memory, mpc.Config{Comparison: b.cmp}, func(e mpc.Engine) (res, error) {
 		e.Meter().Reset()
 		done := e.Meter().Scope(label)
 		out, err := f(e)
@@ -162,11 +187,17 @@ func tiedValues(r *rand.Rand, n int) []float64 {
 
 // benchOp runs f b.N times at every party of protocol p (in-memory network) and reports the
 // traffic of one run per element: "rounds" (the most of any party), "online-B/elem" (the most
-// online bytes any party sends) and "offline-B/elem" (material received by P1, which is what the
-// dealer, or P2 in 3pc, sends).
+// online bytes any party sends) and "offline-B/elem" (material received by P1, the most any
+// party receives from the dealer, or from P2 in 3pc).
 func benchOp(b *testing.B, p mpc.Protocol, elems int, f func(e mpc.Engine) error) {
 	b.Helper()
-	st := mpctest.Run(b, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (mpc.Stat, error) {
+	benchOpOn(b, backend{p, ""}, elems, f)
+}
+
+// benchOpOn is benchOp on backend be.
+func benchOpOn(b *testing.B, be backend, elems int, f func(e mpc.Engine) error) {
+	b.Helper()
+	st := mpctest.Run(b, be.p, mpctest.Memory, mpc.Config{Comparison: be.cmp}, func(e mpc.Engine) (mpc.Stat, error) {
 		if e.Party() == 0 {
 			b.ResetTimer()
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"time"
 
 	"github.com/privinfer/mpcache/mpc"
 )
@@ -15,39 +14,32 @@ import (
 // every row in one LTZ batch, and keeps each group's winner. The plan must bring the row down
 // to one candidate exactly at its last level.
 //
-// A level whose groups have at most two members costs 9 rounds (LTZ, then one Mul that selects).
+// A level whose groups have at most two members takes an LTZ, then one Mul that selects.
 // Larger groups need a winner indicator first: the rank of each member (the number of members
 // that beat it, a local sum of comparison bits) is mapped to [rank = 0] by the engine's OneHot,
 // 1 round in 2pc and 2 in 3pc; 3pc uses one Mul of the two bits instead for groups of three.
-// So a level costs 9 rounds for k = 2, 10 for k = 3, and 10 (2pc) or 11 (3pc) for any larger k,
-// which is why few wide levels beat many narrow ones when rounds are expensive.
+// With the default FSS comparison (LTZ: 1 round in 2pc, 2 in 3pc) a level costs 2 rounds for
+// k = 2 and 3 for k ≥ 3 in 2pc, and 3, 4 (k = 3) and 5 (k ≥ 4) in 3pc; with the circuit
+// comparison (8 rounds) it costs 9, 10 and 10 (2pc) or 11 (3pc). A group of k costs k(k−1)/2
+// comparisons, so wide levels trade comparisons (material above all: 1528 bytes each by FSS)
+// for rounds; PlanTournament weighs the two.
 type Tournament []int
-
-// Link describes a network for planning: the round-trip time and each direction's bandwidth.
-type Link struct {
-	RTT       time.Duration
-	Bandwidth float64 // bytes per second
-}
-
-// WAN is the planning default: 40 ms round trips at 200 Mbit/s (the project's WAN profile).
-var WAN = Link{RTT: 40 * time.Millisecond, Bandwidth: 25e6}
-
-// LAN is 1 Gbit/s with 0.5 ms round trips.
-var LAN = Link{RTT: 500 * time.Microsecond, Bandwidth: 125e6}
 
 // maxArity bounds the group size the planner considers.
 const maxArity = 512
 
 // PlanTournament returns the tournament plan for rows independent rows of length n that
-// minimises the estimated time of Max on link under protocol p: the rounds times the round
-// trip plus the most online bytes any party sends over the bandwidth (offline material is not
-// counted). The choice is public: it depends on the shapes only. For n = 1 the plan is empty.
+// minimises the estimated time of Max on link under protocol p with comparisons by cmp (an
+// engine's Protocol and Comparison): per level, the rounds of the critical path times the
+// round trip, plus the most online bytes any party sends over the bandwidth, plus the most
+// material any party receives over the material bandwidth. The choice is public: it depends
+// on the shapes only. For n = 1 the plan is empty.
 //
-// Plans under WAN (TestMaxDocFigures): one row of 50257 (GPT-2's vocabulary): 2pc
-// [3 6 18 156], 40 rounds, 3pc [3 6 16 175], 43 rounds (binary: 144); 12 rows of 1024 (softmax
-// over 12 heads at context 1024): 2pc [4 8 32], 30 rounds, 3pc [3 8 43], 32 rounds (binary:
-// 90); 12 rows of 64: one level of 64, 10 and 11 rounds (binary: 54).
-func PlanTournament(p mpc.Protocol, rows, n int, link Link) Tournament {
+// Max's doc comment lists the plans for GPT-2's shapes. Under WAN, FSS plans start with binary
+// levels, where every comparison costs its material, and end with a few wide ones; circuit
+// plans use only wide levels, to save its 8-round comparisons.
+func PlanTournament(p mpc.Protocol, cmp mpc.Comparison, rows, n int, link Link) Tournament {
+	b := backend{p, cmp}
 	type best struct {
 		t float64
 		k int
@@ -55,22 +47,21 @@ func PlanTournament(p mpc.Protocol, rows, n int, link Link) Tournament {
 	memo := map[int]best{1: {0, 0}}
 	var solve func(m int) best
 	solve = func(m int) best {
-		if b, ok := memo[m]; ok {
-			return b
+		if r, ok := memo[m]; ok {
+			return r
 		}
-		b := best{t: math.Inf(1)}
+		r := best{t: math.Inf(1)}
 		for k := 2; k <= min(m, maxArity); k++ {
-			c := levelCost(p, rows, m, k, true, 0)
-			t := float64(c.maxRounds())*link.RTT.Seconds() + float64(c.maxSent())/link.Bandwidth
-			if t >= b.t {
+			t := levelCost(b, rows, m, k, true, 0).seconds(link)
+			if t >= r.t {
 				continue
 			}
-			if t += solve((m + k - 1) / k).t; t < b.t {
-				b = best{t, k}
+			if t += solve((m + k - 1) / k).t; t < r.t {
+				r = best{t, k}
 			}
 		}
-		memo[m] = b
-		return b
+		memo[m] = r
+		return r
 	}
 	var plan Tournament
 	for m := n; m > 1; m = (m + plan[len(plan)-1] - 1) / plan[len(plan)-1] {
@@ -148,7 +139,7 @@ func modeFor(p mpc.Protocol, kmax int) winnerMode {
 // levelCost is the exact traffic of one tournament level over rows rows of m candidates in
 // groups of k: comparisons, winner indicators, and the selecting Mul of the group members'
 // values (when needVal) and of sub one-hot entries (subElems per row).
-func levelCost(p mpc.Protocol, rows, m, k int, needVal bool, subElems int) meterCost {
+func levelCost(b backend, rows, m, k int, needVal bool, subElems int) meterCost {
 	// groupsOf(m, k): extra groups of base+1 members, then g−extra of base.
 	g := (m + k - 1) / k
 	base, extra := m/g, m%g
@@ -161,23 +152,23 @@ func levelCost(p mpc.Protocol, rows, m, k int, needVal bool, subElems int) meter
 		kmax = base
 	}
 	var c meterCost
-	c.add(ltzCost(p, rows*pairs))
-	switch modeFor(p, kmax) {
+	c.add(ltzCost(b, rows*pairs))
+	switch modeFor(b.p, kmax) {
 	case winProduct:
-		c.add(mulCost(p, rows*grouped))
+		c.add(mulCost(b.p, rows*grouped))
 	case winOneHot:
-		c.add(oneHotCost(p, rows*grouped, onehotCols(kmax, 1)))
+		c.add(oneHotCost(b.p, rows*grouped, onehotCols(kmax, 1)))
 	}
 	sel := subElems
 	if needVal {
 		sel += grouped - multi
 	}
-	c.add(mulCost(p, rows*sel))
+	c.add(mulCost(b.p, rows*sel))
 	return c
 }
 
 // tournamentCost is the exact traffic of tournament (Max: wantValue; Argmax: wantOneHot).
-func tournamentCost(p mpc.Protocol, rows, n int, plan Tournament, wantValue, wantOneHot bool) meterCost {
+func tournamentCost(b backend, rows, n int, plan Tournament, wantValue, wantOneHot bool) meterCost {
 	var c meterCost
 	owner := make([]int, n) // candidate of each position
 	for j := range owner {
@@ -202,7 +193,7 @@ func tournamentCost(p mpc.Protocol, rows, n int, plan Tournament, wantValue, wan
 				}
 			}
 		}
-		c.add(levelCost(p, rows, m, k, l < len(plan)-1 || wantValue, sub))
+		c.add(levelCost(b, rows, m, k, l < len(plan)-1 || wantValue, sub))
 		for j := range owner {
 			owner[j] = newOwner[owner[j]]
 		}
@@ -234,26 +225,34 @@ func withLast(shape []int, tail ...int) []int {
 
 // Max returns the maximum along the last axis (shape x.Shape with the last axis set to 1),
 // exactly, for |x| < 2^62 as ring integers (real values below 2^46 at 16 fractional bits). Every
-// row and head of x shares the rounds. It runs the tournament PlanTournament chooses for WAN;
-// MaxWith takes any plan.
+// row and head of x shares the rounds. It runs the tournament PlanTournament chooses for WAN
+// and the engine's protocol and comparison method; MaxWith takes any plan.
 //
 // Cost, as measured (TestMaxCost, TestMaxDocFigures), per input element; online bytes are those
-// of the party that sends most, offline bytes are dealer material (2pc) or P2's (3pc):
+// of the party that sends most, offline bytes the material P1 receives (the most of any party),
+// and the last column the rounds of the binary tournament:
 //
-//	shape       protocol  plan             rounds  online B/elem  offline B/elem
-//	[12 1024]   2pc       [4 8 32]         30      552.7          361.4
-//	[12 1024]   3pc       [3 8 43]         32      554.5          42.9
-//	[50257]     2pc       [3 6 18 156]     40      495.5          346.4
-//	[50257]     3pc       [3 6 16 175]     43      468.8          35.6
+//	shape      backend      plan                 rounds  online B  offline B  binary
+//	[12 1024]  2pc FSS      [2 2 2 2 5 13]       14      25.7      1750.5     20
+//	           3pc FSS      [2 2 3 6 15]         20      36.0      1994.9     30
+//	           2pc circuit  [4 8 32]             30      552.7     361.4      90
+//	           3pc circuit  [13 79]              22      1639.2    207.0      90
+//	[50257]    2pc FSS      [2 2 2 2 2 4 9 44]   19      24.8      1638.5     32
+//	           3pc FSS      [2 2 2 2 2 3 10 53]  29      26.6      1642.6     48
+//	           2pc circuit  [3 6 16 175]         40      497.0     341.0      144
+//	           3pc circuit  [3 6 16 175]         43      468.8     35.6       144
+//	[12 64]    2pc FSS      [5 13]               6       50.9      4968.4     12
+//	           3pc FSS      [3 22]               9       138.6     7083.4     18
+//	           2pc circuit  [64]                 10      5823.7    3795.9     54
+//	           3pc circuit  [64]                 11      5571.9    512.0      54
 //
-// The binary tournament (BinaryTournament) costs 9 rounds per level, ceil(log2 n) levels, and
-// about 200 (2pc) or 176 (3pc) online bytes per element: 90 rounds for rows of 1024.
+// The binary tournament (BinaryTournament) makes n − 1 comparisons and n − 1 selections per row.
 func Max(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	_, rows, n, err := rowsOf("max", x)
 	if err != nil {
 		return nil, err
 	}
-	return MaxWith(e, x, PlanTournament(e.Protocol(), rows, n, WAN))
+	return MaxWith(e, x, PlanTournament(e.Protocol(), e.Comparison(), rows, n, WAN))
 }
 
 // MaxWith is Max with an explicit tournament plan, which must reduce the last axis to one
@@ -281,19 +280,24 @@ func MaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (*mpc.Share, error) {
 // so it costs Max's rounds (one fewer for a single-level plan); the index is a local weighted
 // sum of the one-hot.
 //
-// Cost, as measured (TestMaxCost, TestMaxDocFigures), per input element, with Max's plans:
+// Cost, as measured (TestMaxCost, TestMaxDocFigures), per input element, with Max's plans and
+// figures as there:
 //
-//	shape       protocol  plan             rounds  online B/elem  offline B/elem
-//	[50257]     2pc       [3 6 18 156]     40      543.4          370.4
-//	[50257]     3pc       [3 6 16 175]     43      492.7          35.6
-//	[12 1024]   2pc       [4 8 32]         30      584.2          377.1
-//	[12 1024]   3pc       [3 8 43]         32      570.2          42.9
+//	shape      backend      plan                 rounds  online B  offline B
+//	[50257]    2pc FSS      [2 2 2 2 2 4 9 44]   19      136.8     1694.5
+//	           3pc FSS      [2 2 2 2 2 3 10 53]  29      82.5      1642.6
+//	           2pc circuit  [3 6 16 175]         40      544.9     364.9
+//	           3pc circuit  [3 6 16 175]         43      492.7     35.6
+//	[12 1024]  2pc FSS      [2 2 2 2 5 13]       14      105.5     1790.4
+//	           3pc FSS      [2 2 3 6 15]         20      67.9      1994.9
+//	           2pc circuit  [4 8 32]             30      584.2     377.1
+//	           3pc circuit  [13 79]              22      1646.6    207.0
 func Argmax(e mpc.Engine, x *mpc.Share) (onehot, index *mpc.Share, err error) {
 	_, rows, n, err := rowsOf("argmax", x)
 	if err != nil {
 		return nil, nil, err
 	}
-	return ArgmaxWith(e, x, PlanTournament(e.Protocol(), rows, n, WAN))
+	return ArgmaxWith(e, x, PlanTournament(e.Protocol(), e.Comparison(), rows, n, WAN))
 }
 
 // ArgmaxWith is Argmax with an explicit tournament plan.

@@ -124,44 +124,57 @@ func assertMeterCost(t *testing.T, st []mpc.Stat, want meterCost) {
 
 // TestCostModel pins the cost formulas to hand-counted primitive costs.
 func TestCostModel(t *testing.T) {
-	// binary max over 2 (2pc): one LTZ (184 + 1 bytes) and one Mul (16).
-	c := tournamentCost(mpc.TwoPC, 1, 2, Tournament{2}, true, false)
-	if c.rounds != [3]int64{9, 9, 0} || c.sent != [3]int64{201, 201, 0} || c.offline != [3]int64{0, 112, 0} {
-		t.Errorf("2pc max over 2: %+v", c)
+	cases := []struct {
+		name string
+		b    backend
+		n, k int
+		want meterCost
+	}{
+		// one LTZ (184 + 1 bytes, 104 offline) and one Mul (16, 8 offline)
+		{"binary max over 2", backend{mpc.TwoPC, mpc.CompareCircuit}, 2, 2,
+			meterCost{[3]int64{9, 9, 0}, [3]int64{201, 201, 0}, [3]int64{0, 112, 0}}},
+		// one LTZ (8 bytes; a key to P0 and P1 and the batch's AES key to P1) and one Mul
+		{"binary max over 2", backend{mpc.TwoPC, mpc.CompareFSS}, 2, 2,
+			meterCost{[3]int64{2, 2, 0}, [3]int64{24, 24, 0}, [3]int64{1528, 1528 + 16 + 8, 0}}},
+		// 6 LTZ, OneHot of 4 to width 3 (N = 4), Mul of 3
+		{"4-ary max over 4", backend{mpc.ThreePC, mpc.CompareCircuit}, 4, 4,
+			meterCost{[3]int64{11, 11, 10}, [3]int64{6*168 + 4*32 + 24, 6*104 + 4*32 + 24, 6*104 + 16*4 + 24}, [3]int64{0, 4 * 32, 0}}},
+		{"4-ary max over 4", backend{mpc.ThreePC, mpc.CompareFSS}, 4, 4,
+			meterCost{[3]int64{5, 5, 3}, [3]int64{6*16 + 4*32 + 24, 6*16 + 4*32 + 24, 6*16 + 16*4 + 24}, [3]int64{6 * 1528, 6*1528 + 16 + 4*32, 0}}},
 	}
-	// 4-ary max over 4 (3pc): 6 LTZ, OneHot of 4 to width 3, Mul of 3.
-	c = tournamentCost(mpc.ThreePC, 1, 4, Tournament{4}, true, false)
-	if c.rounds != [3]int64{11, 11, 10} || c.sent != [3]int64{6*168 + 4*32 + 24, 6*104 + 4*32 + 24, 6*104 + 16*4 + 24} || c.offline != [3]int64{0, 4 * 32, 0} {
-		t.Errorf("3pc max over 4: %+v", c)
+	for _, c := range cases {
+		if got := tournamentCost(c.b, 1, c.n, Tournament{c.k}, true, false); got != c.want {
+			t.Errorf("%v %s: %+v, want %+v", c.b, c.name, got, c.want)
+		}
 	}
 }
 
 // TestMaxCost asserts that Max and Argmax cost exactly what the formulas (and so the doc
-// comments) say, and reports the figures per element.
+// comments) say, on both comparison methods, and reports the figures per element.
 func TestMaxCost(t *testing.T) {
 	shapes := [][]int{{12, 1024}, {3, 7}, {50257}}
 	if testing.Short() {
 		shapes = shapes[:2]
 	}
-	for _, p := range testProtocols {
+	for _, b := range testBackends {
 		for _, shape := range shapes {
 			for _, arg := range []bool{false, true} {
 				name := "max"
 				if arg {
 					name = "argmax"
 				}
-				t.Run(fmt.Sprintf("%s/%s/%v", p, name, shape), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%v/%s/%v", b, name, shape), func(t *testing.T) {
 					rows, n := mpc.Numel(shape)/shape[len(shape)-1], shape[len(shape)-1]
-					sh := shareFloats(t, p, make([]float64, rows*n), shape...)
-					plan := PlanTournament(p, rows, n, WAN)
-					_, st := measure(t, p, name, func(e mpc.Engine) (*mpc.Share, error) {
+					sh := shareFloats(t, b.p, make([]float64, rows*n), shape...)
+					plan := PlanTournament(b.p, b.cmp, rows, n, WAN)
+					_, st := measureOn(t, b, name, func(e mpc.Engine) (*mpc.Share, error) {
 						if arg {
 							oh, _, err := Argmax(e, sh[e.Party()])
 							return oh, err
 						}
 						return Max(e, sh[e.Party()])
 					})
-					want := tournamentCost(p, rows, n, plan, !arg, arg)
+					want := tournamentCost(b, rows, n, plan, !arg, arg)
 					assertMeterCost(t, st, want)
 					el := float64(rows * n)
 					t.Logf("plan %v: rounds %d, online B/elem %.1f (max party), offline B/elem %.1f",
@@ -177,38 +190,49 @@ func TestMaxCost(t *testing.T) {
 // against the meter, for these shapes too when not -short).
 func TestMaxDocFigures(t *testing.T) {
 	cases := []struct {
-		p               mpc.Protocol
+		b               backend
 		rows, n         int
 		argmax          bool
 		plan            Tournament
 		rounds          int64
-		online, offline float64
+		online, offline float64 // 0: not stated
+		binary          int64   // rounds of the binary tournament
 	}{
-		{mpc.TwoPC, 12, 1024, false, Tournament{4, 8, 32}, 30, 552.7, 361.4},
-		{mpc.ThreePC, 12, 1024, false, Tournament{3, 8, 43}, 32, 554.5, 42.9},
-		{mpc.TwoPC, 1, 50257, false, Tournament{3, 6, 18, 156}, 40, 495.5, 346.4},
-		{mpc.ThreePC, 1, 50257, false, Tournament{3, 6, 16, 175}, 43, 468.8, 35.6},
-		{mpc.TwoPC, 1, 50257, true, Tournament{3, 6, 18, 156}, 40, 543.4, 370.4},
-		{mpc.ThreePC, 1, 50257, true, Tournament{3, 6, 16, 175}, 43, 492.7, 35.6},
-		{mpc.TwoPC, 12, 1024, true, Tournament{4, 8, 32}, 30, 584.2, 377.1},
-		{mpc.ThreePC, 12, 1024, true, Tournament{3, 8, 43}, 32, 570.2, 42.9},
-		{mpc.TwoPC, 12, 64, false, Tournament{64}, 10, 0, 0},
-		{mpc.ThreePC, 12, 64, false, Tournament{64}, 11, 0, 0},
+		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 1024, false, Tournament{2, 2, 2, 2, 5, 13}, 14, 25.7, 1750.5, 20},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, false, Tournament{2, 2, 3, 6, 15}, 20, 36.0, 1994.9, 30},
+		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 1024, false, Tournament{4, 8, 32}, 30, 552.7, 361.4, 90},
+		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 1024, false, Tournament{13, 79}, 22, 1639.2, 207.0, 90},
+		{backend{mpc.TwoPC, mpc.CompareFSS}, 1, 50257, false, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 19, 24.8, 1638.5, 32},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, false, Tournament{2, 2, 2, 2, 2, 3, 10, 53}, 29, 26.6, 1642.6, 48},
+		{backend{mpc.TwoPC, mpc.CompareCircuit}, 1, 50257, false, Tournament{3, 6, 16, 175}, 40, 497.0, 341.0, 144},
+		{backend{mpc.ThreePC, mpc.CompareCircuit}, 1, 50257, false, Tournament{3, 6, 16, 175}, 43, 468.8, 35.6, 144},
+		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 64, false, Tournament{5, 13}, 6, 50.9, 4968.4, 12},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 64, false, Tournament{3, 22}, 9, 138.6, 7083.4, 18},
+		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 64, false, Tournament{64}, 10, 5823.7, 3795.9, 54},
+		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 64, false, Tournament{64}, 11, 5571.9, 512.0, 54},
+		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 1024, true, Tournament{2, 2, 2, 2, 5, 13}, 14, 105.5, 1790.4, 20},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, true, Tournament{2, 2, 3, 6, 15}, 20, 67.9, 1994.9, 30},
+		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 1024, true, Tournament{4, 8, 32}, 30, 584.2, 377.1, 90},
+		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 1024, true, Tournament{13, 79}, 22, 1646.6, 207.0, 90},
+		{backend{mpc.TwoPC, mpc.CompareFSS}, 1, 50257, true, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 19, 136.8, 1694.5, 32},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, true, Tournament{2, 2, 2, 2, 2, 3, 10, 53}, 29, 82.5, 1642.6, 48},
+		{backend{mpc.TwoPC, mpc.CompareCircuit}, 1, 50257, true, Tournament{3, 6, 16, 175}, 40, 544.9, 364.9, 144},
+		{backend{mpc.ThreePC, mpc.CompareCircuit}, 1, 50257, true, Tournament{3, 6, 16, 175}, 43, 492.7, 35.6, 144},
 	}
 	for _, c := range cases {
-		plan := PlanTournament(c.p, c.rows, c.n, WAN)
+		plan := PlanTournament(c.b.p, c.b.cmp, c.rows, c.n, WAN)
 		if !slices.Equal(plan, c.plan) {
-			t.Errorf("%s %dx%d: plan %v, doc says %v", c.p, c.rows, c.n, plan, c.plan)
+			t.Errorf("%v %dx%d: plan %v, doc says %v", c.b, c.rows, c.n, plan, c.plan)
 		}
-		got := tournamentCost(c.p, c.rows, c.n, plan, !c.argmax, c.argmax)
+		got := tournamentCost(c.b, c.rows, c.n, plan, !c.argmax, c.argmax)
 		el := float64(c.rows * c.n)
 		on, off := float64(got.maxSent())/el, float64(got.offline[1])/el
 		if got.maxRounds() != c.rounds || c.online != 0 && (math.Abs(on-c.online) > 0.05 || math.Abs(off-c.offline) > 0.05) {
-			t.Errorf("%s %dx%d argmax=%v: %d rounds, %.1f / %.1f B/elem; doc says %d, %.1f / %.1f",
-				c.p, c.rows, c.n, c.argmax, got.maxRounds(), on, off, c.rounds, c.online, c.offline)
+			t.Errorf("%v %dx%d argmax=%v: %d rounds, %.1f / %.1f B/elem; doc says %d, %.1f / %.1f",
+				c.b, c.rows, c.n, c.argmax, got.maxRounds(), on, off, c.rounds, c.online, c.offline)
 		}
-		if b := tournamentCost(c.p, c.rows, c.n, BinaryTournament(c.n), true, false); c.n == 1024 && b.maxRounds() != 90 {
-			t.Errorf("binary tournament over 1024: %d rounds, doc says 90", b.maxRounds())
+		if bin := tournamentCost(c.b, c.rows, c.n, BinaryTournament(c.n), true, false).maxRounds(); bin != c.binary {
+			t.Errorf("%v: binary tournament over %d: %d rounds, doc says %d", c.b, c.n, bin, c.binary)
 		}
 	}
 }
@@ -255,19 +279,20 @@ func TestMaxBadInput(t *testing.T) {
 	}
 }
 
-// BenchmarkArgmax: GPT-2's vocabulary (one decode step's greedy token), planned and binary.
+// BenchmarkArgmax: GPT-2's vocabulary (one decode step's greedy token), planned and binary,
+// on both comparison methods.
 func BenchmarkArgmax(b *testing.B) {
 	const n = 50257
-	for _, p := range testProtocols {
+	for _, be := range testBackends {
 		for _, binary := range []bool{false, true} {
 			name := "50257"
-			plan := PlanTournament(p, 1, n, WAN)
+			plan := PlanTournament(be.p, be.cmp, 1, n, WAN)
 			if binary {
 				name, plan = "50257-binary", BinaryTournament(n)
 			}
-			b.Run(fmt.Sprintf("%s/%s", p, name), func(b *testing.B) {
-				sh := shareFloats(b, p, randValues(rand.New(rand.NewPCG(1, 1)), n), n)
-				benchOp(b, p, n, func(e mpc.Engine) error {
+			b.Run(fmt.Sprintf("%v/%s", be, name), func(b *testing.B) {
+				sh := shareFloats(b, be.p, randValues(rand.New(rand.NewPCG(1, 1)), n), n)
+				benchOpOn(b, be, n, func(e mpc.Engine) error {
 					_, _, err := ArgmaxWith(e, sh[e.Party()], plan)
 					return err
 				})
@@ -279,16 +304,16 @@ func BenchmarkArgmax(b *testing.B) {
 // BenchmarkMax: softmax's row maximum over 12 heads × 1024 keys (GPT-2, context 1024).
 func BenchmarkMax(b *testing.B) {
 	const h, n = 12, 1024
-	for _, p := range testProtocols {
+	for _, be := range testBackends {
 		for _, binary := range []bool{false, true} {
 			name := "12x1024"
-			plan := PlanTournament(p, h, n, WAN)
+			plan := PlanTournament(be.p, be.cmp, h, n, WAN)
 			if binary {
 				name, plan = "12x1024-binary", BinaryTournament(n)
 			}
-			b.Run(fmt.Sprintf("%s/%s", p, name), func(b *testing.B) {
-				sh := shareFloats(b, p, randValues(rand.New(rand.NewPCG(1, 2)), h*n), h, n)
-				benchOp(b, p, h*n, func(e mpc.Engine) error {
+			b.Run(fmt.Sprintf("%v/%s", be, name), func(b *testing.B) {
+				sh := shareFloats(b, be.p, randValues(rand.New(rand.NewPCG(1, 2)), h*n), h, n)
+				benchOpOn(b, be, h*n, func(e mpc.Engine) error {
 					_, err := MaxWith(e, sh[e.Party()], plan)
 					return err
 				})

@@ -32,13 +32,18 @@ const normHeadroom = 9
 // variances from 1e-4 to 1e4, with and without γ and β (TestNorms; largest measured 4e-3, from
 // rows of variance 1e-4, where one unit of μ's rounding, 2^−16, is amplified by 1/σ = 100).
 //
-// Cost: 16 rounds in 2pc, 19 in 3pc (mean 1|2, squares 1, LTZ 8, normalisation 2|3, linear
-// piece 2, output 2|3). With m comparisons per row (about 8.5 per octave between d·eps and
-// 2^(60−2f); m = 297 for d = 768, eps = 1e-5), online bytes sent per party, per row plus per
-// element: 2pc 184.125·m + 56 plus 56 (40 without γ), 3pc P0 168·m + 56 plus 40 (P1, P2:
-// 104·m + 56 plus 40); offline 2pc 104·m + 64 plus 40, 3pc 48 plus 16. For d = 768 that is 127.3
-// (2pc) and 105.0 (3pc P0) online and 80.3 and 16.1 offline bytes per element
-// (TestApproxCosts).
+// Cost: one LTZ batch of m comparisons per row (about 8.5 per octave between d·eps and
+// 2^(60−2f); m = 297 for d = 768, eps = 1e-5) and 8 rounds of products and truncations in 2pc
+// (mean 1, squares and c·γ 1, normalisation 2, linear piece 2, output 2), 9 in 3pc (P2: 5; the
+// mean's truncation takes 2). Besides the comparisons, online bytes sent per party: 56 per
+// element (40 without γ) plus 56 per row in 2pc, 32 (24) plus 48 in 3pc; offline 40 (32) plus
+// 64, and 16 plus 48 (TestApproxCosts). In total, for d = 768, per element:
+//
+//	            rounds  online B              offline B
+//	2pc FSS     9       59.2                  631.0
+//	3pc FSS     11      38.25                 607.0
+//	2pc circuit 16      127.3                 80.3
+//	3pc circuit 17      97.0 (P0), 72.3 (P1)  16.1
 func LayerNorm(e mpc.Engine, x, gamma, beta *mpc.Share, eps float64) (*mpc.Share, error) {
 	rows, d, err := normArgs(e, "layernorm", x, eps, gamma, beta)
 	if err != nil {
@@ -77,8 +82,8 @@ func LayerNorm(e mpc.Engine, x, gamma, beta *mpc.Share, eps float64) (*mpc.Share
 // Method, range and accuracy: those of LayerNorm without the mean (|x| < 2^(31−f),
 // d·(mean(x²) + eps) < 2^(60−2f); error below 1e-2, TestNorms).
 //
-// Cost: 15 rounds in 2pc, 17 in 3pc; LayerNorm's bytes less the mean's truncation (8 bytes per
-// row online in 2pc, 16 in 3pc).
+// Cost: LayerNorm's without the mean's truncation (per row 8 bytes online and 16 offline in
+// 2pc, 16 and 16 in 3pc): by FSS comparisons 8 rounds in 2pc and 9 in 3pc, by the circuit 15.
 func RMSNorm(e mpc.Engine, x, weight *mpc.Share, eps float64) (*mpc.Share, error) {
 	rows, d, err := normArgs(e, "rmsnorm", x, eps, weight, nil)
 	if err != nil {
@@ -168,7 +173,7 @@ func normalise(e mpc.Engine, c, gamma, beta *mpc.Share, eps float64) (*mpc.Share
 	if err != nil {
 		return nil, err
 	}
-	y, err := mulShift(e, num, w, numFrac+uint(sOut)-f)
+	y, err := e.MulTruncBits(num, w, numFrac+uint(sOut)-f)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ type column []uint64
 // s_j = [x ≥ thr_j], the value is col[0] + Σ_j s_j·(col[j+1] − col[j]), which is
 // col[m] − Σ_j [x < thr_j]·(col[j+1] − col[j]): one public matrix product over the bits.
 //
-// Cost: one LTZ per threshold and element (8 rounds).
+// Cost: one LTZ batch of one comparison per threshold and element.
 func segmentValues(e mpc.Engine, x *mpc.Share, thr []uint64, cols []column) ([]*mpc.Share, error) {
 	n, m, k := x.Len(), len(thr), len(cols)
 	out := make([]*mpc.Share, k)
@@ -161,26 +161,14 @@ func mulPairs(e mpc.Engine, xs, ys []*mpc.Share, trunc bool) ([]*mpc.Share, erro
 	return out, nil
 }
 
-// mulShift returns x·y >> shift: one fused MulTrunc when shift is Frac, else Mul then Trunc.
-// 2 rounds in 2pc; in 3pc 2 rounds when shift = Frac and 3 otherwise.
-func mulShift(e mpc.Engine, x, y *mpc.Share, shift uint) (*mpc.Share, error) {
-	if shift == e.Frac() {
-		return e.MulTrunc(x, y)
-	}
-	z, err := e.Mul(x, y)
-	if err != nil {
-		return nil, err
-	}
-	return e.Trunc(z, shift)
-}
-
 // polyEval evaluates Σ_k c[k]·u^k by Estrin's scheme: u at scale Frac, the coefficients (shares
 // of one shape with u) at scale cf. Level l pairs the terms as t_{2i} + t_{2i+1}·u^(2^l) and
 // squares the power, all of a level's products in one batch, so degree d takes
 // ceil(log2(d+1)) levels. Every level but the last is one MulTrunc batch (2 rounds); the last
 // computes t_0·2^Frac + t_1·w and truncates it by shift, giving the result at scale
-// cf + Frac − shift (2 rounds, or 3 in 3pc when shift ≠ Frac). Every product is at most
-// |term·power|·2^(cf+Frac), which the caller keeps below 2^62.
+// cf + Frac − shift, in 2 rounds: MulTrunc when shift is Frac, else in 2pc a Mul and a Trunc
+// and in 3pc one inner product [t_1 t_0]·[w 2^Frac] by MatMulTruncBits (MulTrunc's cost).
+// Every product is at most |term·power|·2^(cf+Frac), which the caller keeps below 2^62.
 //
 // Products per element: for degree d ≥ 2, ceil(d/2) + 1 at the first level (the odd terms and
 // u²), then about half as many at each next level; degree 3 takes 4 (3 + 1), degree 7 takes 9
@@ -219,11 +207,14 @@ func polyEval(e mpc.Engine, c []*mpc.Share, u *mpc.Share, shift uint) (*mpc.Shar
 		}
 		return e.Add(terms[0], p)
 	}
-	p, err := e.Mul(terms[1], w)
+	t0, err := MulInt(e, terms[0], 1<<e.Frac())
 	if err != nil {
 		return nil, err
 	}
-	t0, err := MulInt(e, terms[0], 1<<e.Frac())
+	if e.Protocol() == mpc.ThreePC {
+		return innerTrunc(e, terms[1], w, t0, shift)
+	}
+	p, err := e.Mul(terms[1], w)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +222,41 @@ func polyEval(e mpc.Engine, c []*mpc.Share, u *mpc.Share, shift uint) (*mpc.Shar
 		return nil, err
 	}
 	return e.Trunc(p, shift)
+}
+
+// innerTrunc returns (a·b + c) >> shift element-wise (a, b and c of one shape) as one batch of
+// inner products [a c]·[b 1] by MatMulTruncBits.
+func innerTrunc(e mpc.Engine, a, b, c *mpc.Share, shift uint) (*mpc.Share, error) {
+	n := a.Len()
+	a1, err := mpc.Reshape(a, n, 1, 1)
+	if err != nil {
+		return nil, err
+	}
+	c1, err := mpc.Reshape(c, n, 1, 1)
+	if err != nil {
+		return nil, err
+	}
+	b1, err := mpc.Reshape(b, n, 1, 1)
+	if err != nil {
+		return nil, err
+	}
+	one, err := constShare(e, filledTensor(1, n, 1, 1))
+	if err != nil {
+		return nil, err
+	}
+	x, err := mpc.Concat(2, a1, c1)
+	if err != nil {
+		return nil, err
+	}
+	y, err := mpc.Concat(1, b1, one)
+	if err != nil {
+		return nil, err
+	}
+	z, err := e.MatMulTruncBits(x, y, shift)
+	if err != nil {
+		return nil, err
+	}
+	return mpc.Reshape(z, a.Shape...)
 }
 
 // piecewisePoly evaluates the table at x (scale Frac) with coefficients at scale cf and the

@@ -15,8 +15,8 @@ import (
 )
 
 // TestPolyEval checks the Estrin evaluator on random polynomials of degree 1 to 8 with secret
-// coefficients: values against float64, and 2·ceil(log2(d+1)) rounds (every level one
-// MulTrunc), or one more in 3pc when the last truncation is by another amount than Frac.
+// coefficients: values against float64, and 2·ceil(log2(d+1)) rounds (every level a product
+// and its truncation, fused in 3pc whatever the last truncation's amount).
 func TestPolyEval(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
 	const n = 64
@@ -51,11 +51,7 @@ func TestPolyEval(t *testing.T) {
 					}
 					fxCheck(t, "polynomial", vals, want, func(int) float64 { return 2e-3 })
 					levels := int64(math.Ceil(math.Log2(float64(deg + 1))))
-					rounds := 2 * levels
-					if p == mpc.ThreePC && shift != testFrac {
-						rounds++
-					}
-					if st[0].Rounds != rounds {
+					if rounds := 2 * levels; st[0].Rounds != rounds {
 						t.Errorf("%d rounds, want %d", st[0].Rounds, rounds)
 					}
 				})

@@ -8,35 +8,51 @@ import (
 )
 
 // Reciprocal returns 1/x element-wise for x ∈ [1, maxValue], a public bound such as the
-// context length (softmax denominators), as fixed point with e.Frac() fractional bits.
+// context length (softmax denominators), as fixed point with e.Frac() fractional bits. It is
+// ReciprocalFrac with frac = e.Frac(), whose doc comment states the method, range, accuracy and
+// cost. At f = 16 its relative error is within 1e-3 on [1, 16] (generally [1, 2^(f−12)]); beyond,
+// the result's rounding to f bits dominates, and ReciprocalFrac keeps enough bits.
+func Reciprocal(e mpc.Engine, x *mpc.Share, maxValue float64) (*mpc.Share, error) {
+	return ReciprocalFrac(e, x, maxValue, e.Frac())
+}
+
+// ReciprocalFrac returns 1/x element-wise for x ∈ [1, maxValue] (x at e.Frac() fractional
+// bits, maxValue public) as fixed point with frac fractional bits (1 ≤ frac ≤ 60): decode it
+// with frac, or multiply a value v at Frac bits by it with MulTruncBits(v, y, frac) to get v/x.
 // maxValue may be up to 2^((48−f)/2) (2^16 at f = 16).
 //
 // Method: one LTZ batch compares x with every boundary of 15 geometric sub-intervals of each
 // octave [2^o, 2^(o+1)), o < K = ceil(log2 maxValue), which selects a linear piece
 // 1/x ≈ (p_i − q_i·x·2^−o)·2^−o fitted by internal/fit (a one-step Newton iteration from a
 // piecewise-constant start, with the scale folded into the coefficients); the piece's
-// coefficients are local combinations of the comparison bits, and one product with x and a
-// truncation finish. There is no initial guess to overflow and no iteration count to tune.
+// coefficients are local combinations of the comparison bits, and one product with x,
+// truncated to frac bits, finishes. There is no initial guess to overflow and no iteration count
+// to tune.
 //
-// Accuracy (f = 16): |y − 1/x| ≤ 2.7e-4/x + 1.5·2^−16: the fit's relative error plus the
-// result's rounding to f bits (TestReciprocal, log-uniform over [1, maxValue] for maxValue up
-// to 2^16). The rounding dominates once 1/x < 2^−4; callers that need full relative precision
-// at large x keep more fractional bits, as Softmax does with the unexported form (relative
-// error ≤ 3.5e-4 over [1, 4096]).
+// Accuracy (f = 16, TestReciprocal, log-uniform over [1, maxValue] for maxValue up to 2^16):
+// |y − 1/x| ≤ 3.5e-4/x + 1.5·2^−frac, the fit's relative error (2.7e-4 when frac = f) plus the
+// result's rounding. So frac ≥ K + 12 keeps the relative error within 1e-3 on all of
+// [1, maxValue] (frac = 28 for maxValue = 2^16).
 //
-// Cost per element: 10 rounds in 2pc, 11 in 3pc (LTZ 8, Mul 1, Trunc 1 or 2), with 15·K − 1
-// comparisons: online bytes sent per party 2pc 184.125·(15K − 1) + 24, offline
-// 104·(15K − 1) + 24; 3pc P0 168·(15K − 1) + 24, P1 and P2 104·(15K − 1) + 24, offline 16
-// (TestApproxCosts).
-func Reciprocal(e mpc.Engine, x *mpc.Share, maxValue float64) (*mpc.Share, error) {
+// Cost per element: one LTZ batch of 15·K − 1 comparisons (K = 12 for maxValue = 4096: 179),
+// then one product truncated by 61 − frac bits: 2 rounds, 24 bytes online and 24 offline in
+// 2pc; 2 rounds (P2: 1), 16 bytes online and 16 offline in 3pc (TestApproxCosts). In total, by
+// FSS comparisons (the default): 3 rounds in 2pc and 4 in 3pc; online 8·(15K − 1) + 24 (2pc)
+// or 16·(15K − 1) + 16 (3pc) bytes, offline 1528·(15K − 1) + 24 or + 16. By the circuit:
+// 10 rounds; online 184.125·(15K − 1) + 24 (2pc), 168·(15K − 1) + 16 at P0 and
+// 104·(15K − 1) + 16 at P1 and P2 (3pc); offline 104·(15K − 1) + 24 (2pc) or 16 (3pc).
+func ReciprocalFrac(e mpc.Engine, x *mpc.Share, maxValue float64, frac uint) (*mpc.Share, error) {
 	if x.Len() == 0 {
 		return nil, fmt.Errorf("protocols: reciprocal: empty input of shape %v", x.Shape)
 	}
 	if !(maxValue >= 1) || math.IsInf(maxValue, 0) {
 		return nil, fmt.Errorf("protocols: reciprocal: maxValue %v is not a finite number ≥ 1", maxValue)
 	}
+	if frac < 1 || frac > 60 {
+		return nil, fmt.Errorf("protocols: reciprocal: result scale of %d fractional bits is out of range [1, 60]", frac)
+	}
 	k := max(1, int(math.Ceil(math.Log2(maxValue))))
-	y, err := reciprocal(e, x, e.Frac(), k, e.Frac())
+	y, err := reciprocal(e, x, e.Frac(), k, frac)
 	if err != nil {
 		return nil, fmt.Errorf("protocols: reciprocal: %w", err)
 	}
@@ -49,9 +65,6 @@ func Reciprocal(e mpc.Engine, x *mpc.Share, maxValue float64) (*mpc.Share, error
 func reciprocal(e mpc.Engine, x *mpc.Share, sIn uint, k int, sOut uint) (*mpc.Share, error) {
 	if int(sIn)+2*k > 48 {
 		return nil, fmt.Errorf("range [1, 2^%d] is too wide for %d fractional bits (need %d + 2·%d ≤ 48)", k, sIn, sIn, k)
-	}
-	if sOut > 60 {
-		return nil, fmt.Errorf("result scale %d is out of range", sOut)
 	}
 	t := 61 - sOut
 	var thr []uint64
@@ -69,7 +82,7 @@ func reciprocal(e mpc.Engine, x *mpc.Share, sIn uint, k int, sOut uint) (*mpc.Sh
 	if err != nil {
 		return nil, err
 	}
-	qx, err := mulShift(e, x, v[1], t)
+	qx, err := e.MulTruncBits(x, v[1], t)
 	if err != nil {
 		return nil, err
 	}

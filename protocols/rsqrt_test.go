@@ -9,7 +9,8 @@ import (
 )
 
 // TestRsqrt checks Rsqrt on [1e-5, 1e5] (log-uniform, plus powers of two and the range ends):
-// |y − x^(−1/2)| ≤ 3.2e-4·x^(−1/2) + 3.5·2^−16 (fit plus rounding to 16 bits); and the
+// |y − x^(−1/2)| ≤ 3.5e-4·x^(−1/2) + 3.5·2^−16 (fit plus rounding to 16 bits); RsqrtFrac with
+// 22 bits: the same with 3.5·2^−22, which is a relative error within 1e-3; and the
 // unexported form LayerNorm uses, whose input keeps 32 fractional bits and whose result 20:
 // |error| ≤ 3.5e-4·κ·V^(−1/2) + 2.5·2^−20 for V = d·(σ² + eps) from d·1e-8 to 2^28 (d = 4096,
 // κ = √d, so σ² up to 6.5e4).
@@ -35,7 +36,14 @@ func TestRsqrt(t *testing.T) {
 			for i, x := range xs {
 				want[i] = 1 / math.Sqrt(x)
 			}
-			fxCheck(t, "rsqrt", got, want, func(i int) float64 { return 3.2e-4*want[i] + 3.5*math.Ldexp(1, -testFrac) })
+			fxCheck(t, "rsqrt", got, want, func(i int) float64 { return 3.5e-4*want[i] + 3.5*math.Ldexp(1, -testFrac) })
+			const frac = 22
+			fr := revealTensor(t, p, run(t, p, func(e mpc.Engine) (*mpc.Share, error) {
+				return RsqrtFrac(e, sh[e.Party()], 1e-5, 1e5, frac)
+			}))
+			fxCheck(t, "rsqrt with more bits", mpc.DecodeTensor(fr, frac), want, func(i int) float64 {
+				return math.Min(3.5e-4*want[i]+3.5*math.Ldexp(1, -frac), 1e-3*want[i])
+			})
 
 			// LayerNorm's form: V = d·(σ² + eps) at 2f = 32 bits, κ = √d, result at 20 bits.
 			const d, sIn, sOut = 4096, 32, 20

@@ -43,12 +43,19 @@ const maskedScore = -(1 << 20)
 // whose other entries sit 15 below the maximum, scores spread over ±200, causal and secret
 // masks; the largest measured error is 2.9e-4).
 //
-// Cost: Max's rounds plus 26 in 2pc, 29 in 3pc (exp 14|15, reciprocal 10|11, product 2|3), one
-// more with a secret mask. Beyond Max, online bytes sent per party: 2pc 792.375 per entry plus
-// 184.125·(15K − 1) + 24 per row (819.2 per entry for 12 rows of 1024), 3pc 680 at P0 and 488
-// at P1 and P2 per entry plus 168·(15K − 1) + 24 (P0) or 104·(15K − 1) + 24 per row; offline 2pc
-// 552 per entry plus 104·(15K − 1) + 24 per row, 3pc 160 per entry plus 16 per row
-// (TestApproxCosts).
+// Cost: Max's, then per entry 3 comparisons and per row 15K − 1 (K = 10 for n = 1024: 149), in
+// two LTZ batches, and 10 rounds of products (exp 6, reciprocal 2, product 2; P2: 5 in 3pc), one
+// more with a secret mask: 240 bytes online and 240 offline per entry plus 24 per row in 2pc,
+// 160 and 160 per entry plus 16 per row in 3pc (TestApproxCosts). For 12 heads × 1024, with Max
+// included, per entry:
+//
+//	            rounds  online B                 offline B
+//	2pc FSS     26      290.9                    6796.9
+//	3pc FSS     34      246.4                    6961.2
+//	2pc circuit 56      1371.9                   928.5
+//	3pc circuit 48      2327.7 (P0), 1551 (P1)   367.0
+//
+// (Without Max: 12, 14, 26 and 26 rounds.)
 func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error) {
 	rows, n, err := lastAxis("softmax", x)
 	if err != nil {
@@ -130,7 +137,7 @@ func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error)
 	if err != nil {
 		return nil, fmt.Errorf("protocols: softmax: %w", err)
 	}
-	p, err := mulShift(e, ex, r, 61-f)
+	p, err := e.MulTruncBits(ex, r, 61-f)
 	if err != nil {
 		return nil, err
 	}

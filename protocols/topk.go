@@ -38,12 +38,22 @@ const eligiblePenalty = uint64(1) << 60
 // ranks into one-hot rows with one engine OneHot; row r of sel takes column r of them and idx
 // is a local weighted sum of sel. For k = 1, Argmax costs fewer bytes and more rounds.
 //
-// Cost, as measured (TestTopKCost): 9 rounds in 2pc, 10 in 3pc, whatever n and k. Per input
-// element ((n−1)/2 comparisons and one one-hot), with N = 2^ceil(log2 n) and
-// w = max(k, N/2 + 1): 2pc online 92.0625·(n−1) + 8 bytes per party, offline 52·(n−1) + 8·N;
-// 3pc online 84·(n−1) + 8 + 8·w bytes at P0 and 52·(n−1) + 8 + 8·w at P1, offline 8·N. For
-// 12 heads: top 16 of 64, 5,808 B (2pc) and 5,564 B (3pc, P0) online per element, offline 3,788
-// and 512; top 32 of 128, 11,700 and 11,196 online, offline 7,628 and 1,024.
+// Cost, as measured (TestTopKCost), whatever n and k: by FSS comparisons (the default) 2 rounds
+// in 2pc and 4 in 3pc; by the circuit 9 and 10. Per input element ((n−1)/2 comparisons and one
+// one-hot), with N = 2^ceil(log2 n) and w = max(k, N/2 + 1), bytes online per party and offline
+// (material to P1, the most of any party):
+//
+//	          online (P0)             offline
+//	2pc FSS   4·(n−1) + 8             764·(n−1) + 8·N
+//	3pc FSS   8·(n−1) + 8 + 8·w       764·(n−1) + 8·N
+//	2pc circ  92.0625·(n−1) + 8       52·(n−1) + 8·N
+//	3pc circ  84·(n−1) + 8 + 8·w      8·N
+//
+// (P1 also gets a 16-byte key per 4096 FSS comparisons; in 3pc by the circuit P1 and P2 send
+// 52·(n−1) + 8 + 8·w.) For 12 heads, top 16 of 64: 260 B (2pc FSS), 776 (3pc FSS), 5,808
+// (2pc circuit), 5,564 (3pc circuit) online per element, offline 48,644, 48,644, 3,788 and 512;
+// top 32 of 128: 516, 1,544, 11,700 and 11,196 online, offline 98,052, 98,052, 7,628 and
+// 1,024. By FSS the material dominates: 150 MB for top 32 of 128 over 12 heads.
 func TopK(e mpc.Engine, x *mpc.Share, k int) (sel, idx *mpc.Share, err error) {
 	return TopKWith(e, x, k, TopKOptions{})
 }
@@ -231,13 +241,13 @@ func checkForce(op string, force []int, n, k int) ([]int, error) {
 }
 
 // topkCost is the exact traffic of TopKWith over rows rows of n elements with nforce forced.
-func topkCost(p mpc.Protocol, rows, n, k, nforce int) meterCost {
+func topkCost(b backend, rows, n, k, nforce int) meterCost {
 	nf, kf := n-nforce, k-nforce
 	var c meterCost
 	if kf == 0 || nf == 1 {
 		return c
 	}
-	c.add(ltzCost(p, rows*nf*(nf-1)/2))
-	c.add(oneHotCost(p, rows*nf, onehotCols(nf, kf)))
+	c.add(ltzCost(b, rows*nf*(nf-1)/2))
+	c.add(oneHotCost(b.p, rows*nf, onehotCols(nf, kf)))
 	return c
 }

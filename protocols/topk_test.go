@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -154,49 +155,57 @@ func TestTopK(t *testing.T) {
 	}
 }
 
-// TestTopKCost asserts the exact traffic of TopK from the meter and the per-element figures of
-// its doc comment.
+// TestTopKCost asserts the exact traffic of TopK from the meter, on both comparison methods,
+// and the per-element figures of its doc comment.
 func TestTopKCost(t *testing.T) {
+	type doc struct {
+		rounds          int64
+		online, offline float64 // per element: P0's online bytes, P1's offline bytes (0: not stated)
+	}
 	cases := []struct {
 		shape     []int
 		k, nforce int
-		rounds    [2]int64   // 2pc, 3pc (P0)
-		online    [2]float64 // B/elem at P0, 2pc and 3pc (doc examples; 0: not stated)
-		offline   [2]float64
+		docs      map[backend]doc
 	}{
-		{[]int{12, 64}, 16, 0, [2]int64{9, 10}, [2]float64{5808, 5564}, [2]float64{3788, 512}},
-		{[]int{12, 128}, 32, 0, [2]int64{9, 10}, [2]float64{11700, 11196}, [2]float64{7628, 1024}},
-		{[]int{3, 20}, 5, 2, [2]int64{9, 10}, [2]float64{}, [2]float64{}},
-		{[]int{3, 20}, 2, 2, [2]int64{0, 0}, [2]float64{}, [2]float64{}},
+		{[]int{12, 64}, 16, 0, map[backend]doc{
+			{mpc.TwoPC, mpc.CompareFSS}: {2, 260, 48644.1}, {mpc.ThreePC, mpc.CompareFSS}: {4, 776, 48644.1},
+			{mpc.TwoPC, mpc.CompareCircuit}: {9, 5808, 3788}, {mpc.ThreePC, mpc.CompareCircuit}: {10, 5564, 512},
+		}},
+		{[]int{12, 128}, 32, 0, map[backend]doc{
+			{mpc.TwoPC, mpc.CompareFSS}: {2, 516, 98052.3}, {mpc.ThreePC, mpc.CompareFSS}: {4, 1544, 98052.3},
+			{mpc.TwoPC, mpc.CompareCircuit}: {9, 11700, 7628}, {mpc.ThreePC, mpc.CompareCircuit}: {10, 11196, 1024},
+		}},
+		{[]int{3, 20}, 5, 2, map[backend]doc{
+			{mpc.TwoPC, mpc.CompareFSS}: {rounds: 2}, {mpc.ThreePC, mpc.CompareFSS}: {rounds: 4},
+			{mpc.TwoPC, mpc.CompareCircuit}: {rounds: 9}, {mpc.ThreePC, mpc.CompareCircuit}: {rounds: 10},
+		}},
+		{[]int{3, 20}, 2, 2, nil}, // everything forced: no traffic
 	}
-	for pi, p := range testProtocols {
+	for _, b := range testBackends {
 		for _, c := range cases {
-			t.Run(fmt.Sprintf("%s/%v/k=%d/force=%d", p, c.shape, c.k, c.nforce), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%v/%v/k=%d/force=%d", b, c.shape, c.k, c.nforce), func(t *testing.T) {
 				rows, n := c.shape[0], c.shape[1]
-				sh := shareFloats(t, p, make([]float64, rows*n), c.shape...)
+				sh := shareFloats(t, b.p, make([]float64, rows*n), c.shape...)
 				force := make([]int, c.nforce)
 				for i := range force {
 					force[i] = i
 				}
-				_, st := measure(t, p, "topk", func(e mpc.Engine) (*mpc.Share, error) {
+				_, st := measureOn(t, b, "topk", func(e mpc.Engine) (*mpc.Share, error) {
 					sel, _, err := TopKWith(e, sh[e.Party()], c.k, TopKOptions{Force: force})
 					return sel, err
 				})
-				want := topkCost(p, rows, n, c.k, c.nforce)
-				assertMeterCost(t, st, want)
-				if st[0].Rounds != c.rounds[pi] {
-					t.Errorf("rounds %d, doc says %d", st[0].Rounds, c.rounds[pi])
-				}
+				assertMeterCost(t, st, topkCost(b, rows, n, c.k, c.nforce))
 				el := float64(rows * n)
-				per := float64(st[0].OnlineSent) / el
-				if c.online[pi] != 0 && (per < c.online[pi]-0.5 || per > c.online[pi]+0.5) {
-					t.Errorf("P0 sends %.2f B/elem, doc says %v", per, c.online[pi])
+				per, off := float64(st[0].OnlineSent)/el, float64(st[1].OfflineRecv)/el
+				d := c.docs[b]
+				if st[0].Rounds != d.rounds {
+					t.Errorf("rounds %d, doc says %d", st[0].Rounds, d.rounds)
 				}
-				if off := float64(st[1].OfflineRecv) / el; c.offline[pi] != 0 && off != c.offline[pi] {
-					t.Errorf("offline %.2f B/elem, doc says %v", off, c.offline[pi])
+				if d.online != 0 && (math.Abs(per-d.online) > 0.5 || math.Abs(off-d.offline) > 0.5) {
+					t.Errorf("P0 sends %.2f B/elem, P1 receives %.2f offline; doc says %v and %v", per, off, d.online, d.offline)
 				}
 				t.Logf("rounds %d, online B/elem %.2f (P0) %.2f (P1), offline B/elem %.2f", st[0].Rounds, per,
-					float64(st[1].OnlineSent)/el, float64(st[1].OfflineRecv)/el)
+					float64(st[1].OnlineSent)/el, off)
 			})
 		}
 	}
@@ -446,14 +455,15 @@ func TestSelectionObliviousControl(t *testing.T) {
 	}
 }
 
-// BenchmarkTopK: MPCache's selections, over 12 heads: top 16 of 64 clusters and 32 of 128.
+// BenchmarkTopK: MPCache's selections, over 12 heads: top 16 of 64 clusters and 32 of 128, on
+// both comparison methods.
 func BenchmarkTopK(b *testing.B) {
 	const h = 12
-	for _, p := range testProtocols {
+	for _, be := range testBackends {
 		for _, c := range []struct{ k, n int }{{16, 64}, {32, 128}} {
-			b.Run(fmt.Sprintf("%s/%dof%d", p, c.k, c.n), func(b *testing.B) {
-				sh := shareFloats(b, p, randValues(rand.New(rand.NewPCG(2, 2)), h*c.n), h, c.n)
-				benchOp(b, p, h*c.n, func(e mpc.Engine) error {
+			b.Run(fmt.Sprintf("%v/%dof%d", be, c.k, c.n), func(b *testing.B) {
+				sh := shareFloats(b, be.p, randValues(rand.New(rand.NewPCG(2, 2)), h*c.n), h, c.n)
+				benchOpOn(b, be, h*c.n, func(e mpc.Engine) error {
 					_, _, err := TopK(e, sh[e.Party()], c.k)
 					return err
 				})

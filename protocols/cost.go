@@ -1,0 +1,119 @@
+package protocols
+
+import (
+	"time"
+
+	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/fss"
+)
+
+// backend is what the costs of a protocol depend on besides the shapes: the engine's protocol
+// and the method its LTZ compares by.
+type backend struct {
+	p   mpc.Protocol
+	cmp mpc.Comparison
+}
+
+// meterCost is the traffic of a protocol run as the meter counts it, per party: rounds, online
+// bytes sent and offline bytes received (material from the dealer, or from P2 in 3pc). The
+// package's cost formulas (tournaments, top-k) are built from it and checked against the meter
+// in tests.
+type meterCost struct {
+	rounds, sent, offline [3]int64
+}
+
+func (c *meterCost) add(o meterCost) {
+	for i := range 3 {
+		c.rounds[i] += o.rounds[i]
+		c.sent[i] += o.sent[i]
+		c.offline[i] += o.offline[i]
+	}
+}
+
+// maxRounds is the largest round count of any party (the critical path).
+func (c meterCost) maxRounds() int64 { return max(c.rounds[0], c.rounds[1], c.rounds[2]) }
+
+// maxSent is the most online bytes any party sends.
+func (c meterCost) maxSent() int64 { return max(c.sent[0], c.sent[1], c.sent[2]) }
+
+// maxOffline is the most material any party receives.
+func (c meterCost) maxOffline() int64 { return max(c.offline[0], c.offline[1], c.offline[2]) }
+
+// seconds estimates how long the traffic takes on link (see Link).
+func (c meterCost) seconds(link Link) float64 {
+	t := float64(c.maxRounds())*link.RTT.Seconds() + float64(c.maxSent())/link.Bandwidth
+	if link.MaterialBandwidth > 0 {
+		t += float64(c.maxOffline()) / link.MaterialBandwidth
+	}
+	return t
+}
+
+// Link describes a network for planning (see PlanTournament).
+type Link struct {
+	RTT       time.Duration // round-trip time between computing parties
+	Bandwidth float64       // bytes per second, each direction
+	// MaterialBandwidth is the rate, in bytes per second, at which a computing party receives
+	// correlated randomness (from the 2pc dealer, or from P2 in 3pc). Zero leaves material out
+	// of the estimate, as when it is dealt ahead of time and off the critical path.
+	MaterialBandwidth float64
+}
+
+// WAN is the planning default, the project's WAN profile (transport.WAN): 40 ms round trips
+// at 400 Mbit/s, with material over links of the same rate.
+var WAN = Link{RTT: 40 * time.Millisecond, Bandwidth: 50e6, MaterialBandwidth: 50e6}
+
+// LAN is the project's LAN profile (transport.LAN): 0.4 ms round trips at 5 Gbit/s.
+var LAN = Link{RTT: 400 * time.Microsecond, Bandwidth: 625e6, MaterialBandwidth: 625e6}
+
+// fssKeyBytes is the material of one FSS comparison, which P0 and P1 each receive.
+const fssKeyBytes = 8 * fss.KeyWords
+
+// fssBatch is the most FSS keys the engine deals in one message; every message comes with a
+// fresh AES key (fss.KeySize bytes) for P1.
+const fssBatch = 4096
+
+// ltzCost is the engine's LTZ of n elements in one call (see mpc's TestMeterCounts).
+func ltzCost(b backend, n int) meterCost {
+	if n == 0 {
+		return meterCost{}
+	}
+	m := int64(n)
+	switch {
+	case b.cmp == mpc.CompareFSS:
+		key := fssKeyBytes * m
+		off := [3]int64{key, key + fss.KeySize*((m+fssBatch-1)/fssBatch), 0}
+		if b.p == mpc.TwoPC {
+			return meterCost{[3]int64{1, 1, 0}, [3]int64{8 * m, 8 * m, 0}, off}
+		}
+		return meterCost{[3]int64{2, 2, 1}, [3]int64{16 * m, 16 * m, 16 * m}, off}
+	case b.p == mpc.TwoPC:
+		s := 184*m + (m+7)/8
+		return meterCost{[3]int64{8, 8, 0}, [3]int64{s, s, 0}, [3]int64{0, 104 * m, 0}}
+	}
+	return meterCost{[3]int64{8, 8, 8}, [3]int64{168 * m, 104 * m, 104 * m}, [3]int64{}}
+}
+
+// mulCost is the engine's Mul of n elements.
+func mulCost(p mpc.Protocol, n int) meterCost {
+	if n == 0 {
+		return meterCost{}
+	}
+	m := int64(n)
+	if p == mpc.TwoPC {
+		return meterCost{[3]int64{1, 1, 0}, [3]int64{16 * m, 16 * m, 0}, [3]int64{0, 8 * m, 0}}
+	}
+	return meterCost{[3]int64{1, 1, 1}, [3]int64{8 * m, 8 * m, 8 * m}, [3]int64{}}
+}
+
+// oneHotCost is the engine's OneHot of cnt indices to rows of width cols.
+func oneHotCost(p mpc.Protocol, cnt, cols int) meterCost {
+	if cnt == 0 {
+		return meterCost{}
+	}
+	m, N := int64(cnt), int64(ceilPow2(cols))
+	if p == mpc.TwoPC {
+		return meterCost{[3]int64{1, 1, 0}, [3]int64{8 * m, 8 * m, 0}, [3]int64{0, 8 * N * m, 0}}
+	}
+	s := 8 * (m + m*int64(cols))
+	return meterCost{[3]int64{2, 2, 1}, [3]int64{s, s, 16 * m}, [3]int64{0, 8 * N * m, 0}}
+}
