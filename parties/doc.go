@@ -11,8 +11,17 @@
 //     gives pki, link and logging;
 //   - server: the party's gRPC server (TLS, Link, health, the session layer's services) and its
 //     graceful shutdown;
-//   - metrics: Prometheus collectors and the metrics endpoint.
-//
-// The session layer (the Party and Provision services of proto/partypb, which open a
-// link.Session per client session and run the secure engine on it) builds on these.
+//   - metrics: Prometheus collectors and the metrics endpoint;
+//   - policies: the registry of KV-cache policies a session may name;
+//   - wire: the byte encodings between client and parties (shares, input chunks, the public
+//     session parameters the parties compare);
+//   - store: the party's share directory (upload checks, manifests, loading);
+//   - session: the client sessions of a party, each with its own link session, engine and
+//     state, from the open to the last token;
+//   - service: the Party and Provision gRPC services over session and store;
+//   - daemon: the party process (cmd/party): configuration to running services, graceful
+//     shutdown;
+//   - client: the client side (provisioning, private generation, reconstruction);
+//   - deploy: writing a deployment's certificates and configuration files;
+//   - localnet: a throwaway deployment of child processes on loopback (`client local`, tests).
 package parties

@@ -33,6 +33,17 @@
 //	keepalive_server  = "5s"
 //	keepalive_timeout = "5s"
 //
+//	[sessions]                  # optional; these are the defaults
+//	max              = 64       # sessions open at once
+//	input_timeout    = "60s"    # open to complete input share
+//	ready_timeout    = "40s"    # waiting for the other parties to open a session
+//	recv_timeout     = "2m"     # every receive of a session's engine
+//	output_retention = "1m"     # a finished session's output waits this long for its client
+//	drain_timeout    = "30s"    # a shutdown waits this long for running sessions
+//	finish_timeout   = "10m"    # the 2pc dealer waits this long for P0 and P1 to finish
+//	comparison       = ""       # "fss" or "circuit"; "" is the engine's default
+//	max_share_bytes  = 68719476736
+//
 //	[log]
 //	level  = "info"             # debug, info, warn, error
 //	format = "text"             # text or json
@@ -71,6 +82,7 @@ type Config struct {
 	TLS        TLS             `toml:"tls"`
 	Peers      map[string]Peer `toml:"peers"`
 	Link       Link            `toml:"link"`
+	Sessions   Sessions        `toml:"sessions"`
 	Log        Log             `toml:"log"`
 
 	// File is the file the configuration was read from ("" when built in code); messages name it.
@@ -101,6 +113,30 @@ type Link struct {
 	KeepaliveClient  time.Duration `toml:"keepalive_client"`
 	KeepaliveServer  time.Duration `toml:"keepalive_server"`
 	KeepaliveTimeout time.Duration `toml:"keepalive_timeout"`
+}
+
+// Sessions tunes the client sessions; zero values mean the session package's defaults.
+type Sessions struct {
+	// Max bounds the sessions open at once.
+	Max int `toml:"max"`
+	// InputTimeout bounds the time from a session's open to its complete input share.
+	InputTimeout time.Duration `toml:"input_timeout"`
+	// ReadyTimeout bounds the wait for the other parties to open a session.
+	ReadyTimeout time.Duration `toml:"ready_timeout"`
+	// RecvTimeout bounds every receive of a session's engine.
+	RecvTimeout time.Duration `toml:"recv_timeout"`
+	// OutputRetention is how long a finished session's output waits for its client.
+	OutputRetention time.Duration `toml:"output_retention"`
+	// DrainTimeout is how long a shutdown waits for running sessions (default 30 s).
+	DrainTimeout time.Duration `toml:"drain_timeout"`
+	// FinishTimeout is how long the 2pc dealer, which runs ahead, waits for P0 and P1 to finish
+	// a session before it closes the session's link.
+	FinishTimeout time.Duration `toml:"finish_timeout"`
+	// Comparison is the engine's comparison protocol: "" (the engine's default), "fss" or
+	// "circuit". Every party of a deployment must set the same.
+	Comparison string `toml:"comparison"`
+	// MaxShareBytes bounds an uploaded share file (default 64 GiB).
+	MaxShareBytes int64 `toml:"max_share_bytes"`
 }
 
 // Log configures logging.
@@ -222,6 +258,25 @@ func (c *Config) Validate() error {
 		if d < 0 {
 			e.add(key, "negative duration %s", d)
 		}
+	}
+	ss := c.Sessions
+	for key, d := range map[string]time.Duration{
+		"sessions.input_timeout": ss.InputTimeout, "sessions.ready_timeout": ss.ReadyTimeout, "sessions.recv_timeout": ss.RecvTimeout,
+		"sessions.output_retention": ss.OutputRetention, "sessions.drain_timeout": ss.DrainTimeout,
+		"sessions.finish_timeout": ss.FinishTimeout,
+	} {
+		if d < 0 {
+			e.add(key, "negative duration %s", d)
+		}
+	}
+	if ss.Max < 0 {
+		e.add("sessions.max", "%d is negative", ss.Max)
+	}
+	if ss.MaxShareBytes < 0 {
+		e.add("sessions.max_share_bytes", "%d is negative", ss.MaxShareBytes)
+	}
+	if cmp := ss.Comparison; cmp != "" && cmp != "fss" && cmp != "circuit" {
+		e.add("sessions.comparison", "%q is not fss or circuit (or empty for the engine's default)", cmp)
 	}
 	if l.KeepaliveClient > 0 && l.KeepaliveClient < 10*time.Second {
 		e.add("link.keepalive_client", "%s is below gRPC's 10s minimum", l.KeepaliveClient)

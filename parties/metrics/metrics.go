@@ -90,6 +90,14 @@ func Listen(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, e
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
+	return Serve(lis, reg, log), nil
+}
+
+// Serve serves reg's metrics on lis under /metrics.
+func Serve(lis net.Listener, reg *prometheus.Registry, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogAdapter{log}, Timeout: 10 * time.Second}))
 	s := &Server{
@@ -102,7 +110,7 @@ func Listen(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, e
 			log.Error("metrics: server stopped", "err", err)
 		}
 	}()
-	return s, nil
+	return s
 }
 
 // Addr is the address the server listens on.
@@ -114,3 +122,49 @@ func (s *Server) Close(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 type slogAdapter struct{ log *slog.Logger }
 
 func (a slogAdapter) Println(v ...any) { a.log.Error("metrics: " + fmt.Sprint(v...)) }
+
+// Sessions holds the session layer's metrics: sessions by outcome, tokens, traffic, rounds and
+// latencies. Traffic and rounds are this party's, counted by the engine's meter when a session
+// ends.
+type Sessions struct {
+	Active       prometheus.Gauge
+	Ended        *prometheus.CounterVec // label outcome: ok, failed, cancelled
+	Refused      *prometheus.CounterVec // label reason: a short cause (protocol, model, ...)
+	Tokens       prometheus.Counter
+	OnlineBytes  *prometheus.CounterVec // label direction: sent, received
+	OfflineBytes *prometheus.CounterVec // label direction: sent, received
+	Rounds       prometheus.Counter
+	Duration     prometheus.Histogram // a session's compute time, input to last token
+	FirstToken   prometheus.Histogram // input to the first token
+	TokenGap     prometheus.Histogram // time between consecutive tokens
+}
+
+// NewSessions makes the session metrics and registers them on reg (when not nil).
+func NewSessions(reg prometheus.Registerer) (*Sessions, error) {
+	name := func(n string) string { return prometheus.BuildFQName(Namespace, "session", n) }
+	buckets := prometheus.ExponentialBuckets(0.01, 2, 16) // 10 ms to about 5 min
+	m := &Sessions{
+		Active: prometheus.NewGauge(prometheus.GaugeOpts{Name: name("active"), Help: "Client sessions open at this party (their shares are held in memory)."}),
+		Ended: prometheus.NewCounterVec(prometheus.CounterOpts{Name: name("ended_total"),
+			Help: "Client sessions that ended, by outcome (ok, failed, cancelled)."}, []string{"outcome"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: name("refused_total"),
+			Help: "Session requests refused before they started, by reason."}, []string{"reason"}),
+		Tokens: prometheus.NewCounter(prometheus.CounterOpts{Name: name("tokens_total"), Help: "Tokens generated."}),
+		OnlineBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: name("online_bytes_total"),
+			Help: "Online-phase bytes of finished sessions, by direction."}, []string{"direction"}),
+		OfflineBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: name("offline_bytes_total"),
+			Help: "Correlated-randomness bytes of finished sessions, by direction."}, []string{"direction"}),
+		Rounds:     prometheus.NewCounter(prometheus.CounterOpts{Name: name("rounds_total"), Help: "Communication rounds of finished sessions."}),
+		Duration:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: name("duration_seconds"), Help: "Compute time of a session, from its input to its last token.", Buckets: buckets}),
+		FirstToken: prometheus.NewHistogram(prometheus.HistogramOpts{Name: name("first_token_seconds"), Help: "Time from a session's input to its first token (prefill).", Buckets: buckets}),
+		TokenGap:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: name("token_seconds"), Help: "Time between consecutive tokens of a session (one decode step).", Buckets: buckets}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.Active, m.Ended, m.Refused, m.Tokens, m.OnlineBytes, m.OfflineBytes, m.Rounds, m.Duration, m.FirstToken, m.TokenGap} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}

@@ -86,6 +86,14 @@ func (s *Server) Serve(lis net.Listener) error {
 	return nil
 }
 
+// Drain marks the server NOT_SERVING while it keeps serving, so that clients stop sending new
+// sessions while the running ones finish; Shutdown follows.
+func (s *Server) Drain() {
+	for _, name := range append([]string{""}, s.names...) {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+}
+
 // Shutdown marks the server NOT_SERVING, aborts the open sessions (their peers see the abort at
 // once), then lets calls in flight finish until ctx ends, when it closes every connection.
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -444,7 +444,8 @@ type OpenSessionResponse struct {
 	Role     string     `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
 	Protocol Protocol   `protobuf:"varint,3,opt,name=protocol,proto3,enum=mpcache.party.v1.Protocol" json:"protocol,omitempty"`
 	Model    *ModelInfo `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
-	// input_size is the number of bytes SubmitInput expects.
+	// input_size is the number of bytes SubmitInput expects (0 at the 2pc dealer, which takes no
+	// input).
 	InputSize     uint64 `protobuf:"varint,5,opt,name=input_size,json=inputSize,proto3" json:"input_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -687,7 +688,8 @@ type TokenShare struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// index of the token among the generated ones, from 0.
 	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	// share holds the party's share of the token (little-endian ring elements).
+	// share holds the party's share of the token id as little-endian uint64 ring elements: one in
+	// 2pc, the replicated pair (own, next) in 3pc.
 	Share         []byte `protobuf:"bytes,2,opt,name=share,proto3" json:"share,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -737,14 +739,18 @@ func (x *TokenShare) GetShare() []byte {
 	return nil
 }
 
-// SessionSummary ends a successful output stream.
+// SessionSummary ends a successful output stream with the answering party's own account.
 type SessionSummary struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tokens        uint32                 `protobuf:"varint,1,opt,name=tokens,proto3" json:"tokens,omitempty"`
-	OnlineBytes   uint64                 `protobuf:"varint,2,opt,name=online_bytes,json=onlineBytes,proto3" json:"online_bytes,omitempty"`
-	OfflineBytes  uint64                 `protobuf:"varint,3,opt,name=offline_bytes,json=offlineBytes,proto3" json:"offline_bytes,omitempty"`
-	Rounds        uint64                 `protobuf:"varint,4,opt,name=rounds,proto3" json:"rounds,omitempty"`
-	LatencyS      float64                `protobuf:"fixed64,5,opt,name=latency_s,json=latencyS,proto3" json:"latency_s,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tokens uint32                 `protobuf:"varint,1,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// online_bytes counts the bytes this party sent in the online phase.
+	OnlineBytes uint64 `protobuf:"varint,2,opt,name=online_bytes,json=onlineBytes,proto3" json:"online_bytes,omitempty"`
+	// offline_bytes counts the correlated-randomness bytes this party sent.
+	OfflineBytes uint64 `protobuf:"varint,3,opt,name=offline_bytes,json=offlineBytes,proto3" json:"offline_bytes,omitempty"`
+	// rounds counts this party's communication rounds.
+	Rounds uint64 `protobuf:"varint,4,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	// latency_s is this party's compute time, from the input to the last token.
+	LatencyS      float64 `protobuf:"fixed64,5,opt,name=latency_s,json=latencyS,proto3" json:"latency_s,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -32,8 +32,12 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Party is served by every compute party (p0, p1, p2) to clients. The client calls each party with
-// the same session id; the parties then run the session among themselves over Link.
+// Party is served by every party to clients. The client opens the session at every party (the
+// 2pc dealer included: it computes on shapes alone, so it needs the public parameters but never
+// receives any share) with the same session id and parameters; the parties then check the
+// parameters with each other and run the session among themselves over Link. Only the compute
+// parties take an input share and stream token shares; the dealer's output stream carries only
+// its summary.
 type PartyClient interface {
 	// OpenSession creates a session with the request's public parameters.
 	OpenSession(ctx context.Context, in *OpenSessionRequest, opts ...grpc.CallOption) (*OpenSessionResponse, error)
@@ -109,8 +113,12 @@ func (c *partyClient) Cancel(ctx context.Context, in *CancelRequest, opts ...grp
 // All implementations must embed UnimplementedPartyServer
 // for forward compatibility.
 //
-// Party is served by every compute party (p0, p1, p2) to clients. The client calls each party with
-// the same session id; the parties then run the session among themselves over Link.
+// Party is served by every party to clients. The client opens the session at every party (the
+// 2pc dealer included: it computes on shapes alone, so it needs the public parameters but never
+// receives any share) with the same session id and parameters; the parties then check the
+// parameters with each other and run the session among themselves over Link. Only the compute
+// parties take an input share and stream token shares; the dealer's output stream carries only
+// its summary.
 type PartyServer interface {
 	// OpenSession creates a session with the request's public parameters.
 	OpenSession(context.Context, *OpenSessionRequest) (*OpenSessionResponse, error)

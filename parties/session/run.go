@@ -1,0 +1,151 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/privinfer/mpcache/infer"
+	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/parties/policies"
+	"github.com/privinfer/mpcache/parties/wire"
+)
+
+// run computes the session: peers, parameter check, engine, generation, summary.
+func (s *Session) run(prompt *mpc.Share) {
+	sum, err := s.compute(prompt)
+	// Drop the client's input share (the engine and the secure session go with this frame).
+	clear(prompt.Own)
+	clear(prompt.Next)
+	switch {
+	case err == nil:
+		s.end(sum, nil, "ok")
+	case context.Cause(s.ctx) != nil && s.ctx.Err() != nil:
+		s.end(nil, s.failure(context.Cause(s.ctx)), "cancelled")
+	default:
+		s.end(nil, s.failure(err), "failed")
+	}
+}
+
+// failure names the session, the party and the phase in err.
+func (s *Session) failure(err error) error {
+	s.mu.Lock()
+	phase := s.phase
+	s.mu.Unlock()
+	return fmt.Errorf("session %s at %s failed during %s: %w", s.req.ID, s.m.cfg.Role, phase, err)
+}
+
+func (s *Session) compute(prompt *mpc.Share) (*Summary, error) {
+	cfg := &s.m.cfg
+	s.setPhase("set-up (waiting for the other parties to open the session)")
+	ready, cancel := context.WithTimeout(s.ctx, cfg.ReadyTimeout)
+	err := s.ls.WaitReady(ready)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	s.setPhase("set-up (checking the session parameters with the other parties)")
+	if err := s.checkParams(); err != nil {
+		return nil, err
+	}
+	s.setPhase("set-up (engine)")
+	e, err := mpc.New(s.ctx, mpc.Protocol(cfg.Protocol), s.ls, mpc.Config{Frac: s.shares.Frac, Timeout: cfg.RecvTimeout, Comparison: cfg.Comparison})
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policies.Secure(s.req.Policy, s.shares.Config, s.req.PolicyParams)
+	if err != nil {
+		return nil, err
+	}
+	s.setPhase("set-up (weights)")
+	is, err := infer.NewSession(e, s.shares, infer.Options{Policy: pol})
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	last := start
+	var first float64
+	sendShares := s.InputSize() > 0
+	s.setPhase("prefill")
+	err = is.Generate(prompt, s.req.MaxNewTokens, func(step int, id *mpc.Share) error {
+		now := time.Now()
+		if step == 0 {
+			first = now.Sub(start).Seconds()
+		}
+		if met := cfg.Metrics; met != nil {
+			met.Tokens.Inc()
+			if step == 0 {
+				met.FirstToken.Observe(first)
+			} else {
+				met.TokenGap.Observe(now.Sub(last).Seconds())
+			}
+		}
+		last = now
+		if sendShares {
+			s.emit(Event{Token: &Token{Index: step, Share: wire.EncodeShare(id)}})
+		}
+		s.setPhase(fmt.Sprintf("decode step %d", step+1))
+		return s.ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := e.Meter().Total()
+	return &Summary{
+		Tokens: s.req.MaxNewTokens, OnlineSent: st.OnlineSent, OnlineRecv: st.OnlineRecv,
+		OfflineSent: st.OfflineSent, OfflineRecv: st.OfflineRecv, Rounds: st.Rounds,
+		Seconds: time.Since(start).Seconds(), FirstToken: first,
+	}, nil
+}
+
+// params are this party's view of the session's public parameters.
+func (s *Session) params() wire.Params {
+	return wire.Params{
+		Version: wire.Version, Protocol: string(s.m.cfg.Protocol), ModelID: s.req.ModelID, Frac: s.shares.Frac,
+		Comparison: string(s.m.cfg.Comparison), Policy: policyName(s.req.Policy), PolicyParams: s.req.PolicyParams,
+		PromptLen: s.req.PromptLen, MaxNewTokens: s.req.MaxNewTokens,
+	}
+}
+
+// checkParams sends every peer this party's parameters and compares theirs. The messages go
+// over the session's link before the engine's first message, so they never mix with shares. A
+// difference is reported in preference to a transport failure: a peer that found the
+// difference first may have closed the session already, after sending its parameters.
+func (s *Session) checkParams() error {
+	mine := s.params()
+	msg := mine.Encode()
+	self := s.m.party
+	var peers []int
+	for p := range 3 {
+		if p != self {
+			peers = append(peers, p)
+		}
+	}
+	var failed error
+	for _, p := range peers {
+		if err := s.ls.SendLabeled(s.ctx, p, "session/params", msg); err != nil && failed == nil {
+			failed = err
+		}
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.m.cfg.ReadyTimeout)
+	defer cancel()
+	for _, p := range peers {
+		b, err := s.ls.Recv(ctx, p)
+		if err != nil {
+			if failed == nil {
+				failed = err
+			}
+			continue
+		}
+		theirs, err := wire.DecodeParams(b)
+		name, _ := s.m.cfg.Protocol.Role(p)
+		if err != nil {
+			return fmt.Errorf("the parameters from %s: %w", name, err)
+		}
+		if d := mine.Diff(theirs); d != "" {
+			return fmt.Errorf("%w: %s and %s disagree on the session parameters (%s's first): %s",
+				ErrMismatch, s.m.cfg.Role, name, s.m.cfg.Role, d)
+		}
+	}
+	return failed
+}
