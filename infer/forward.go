@@ -123,7 +123,7 @@ func (s *Session) rope(p *prog, x *mpc.Share, pos0 int) *mpc.Share {
 
 // attention returns the rows×Dim concatenated head outputs for queries q at positions
 // pos0..: causal over the prompt in prefill (the policy sees the probabilities and keeps its
-// cache), over the policy's keys and values in decode.
+// cache), over the rows the policy attends to in decode (the policy scores and mixes them).
 func (s *Session) attention(p *prog, l int, q, k, v *mpc.Share, rows int, decode bool) *mpc.Share {
 	c := s.cfg
 	g, hd := c.GroupSize(), c.HeadDim()
@@ -131,38 +131,37 @@ func (s *Session) attention(p *prog, l int, q, k, v *mpc.Share, rows int, decode
 	qh := p.reshape(p.permute(p.reshape(q, rows, c.KVHeads, g, hd), 1, 2, 0, 3), c.KVHeads, g*rows, hd)
 	kh := p.permute(k, 1, 0, 2) // [KVHeads][rows][hd]
 	vh := p.permute(v, 1, 0, 2)
-	var keys, values *mpc.Share
-	if decode {
-		end := p.scope("cache")
-		keys, values = kh, vh
-		if p.err == nil {
-			if keys, values, p.err = s.policy.Step(s.e, l, qh, kh, vh); p.err != nil {
-				p.err = fmt.Errorf("infer: policy %s, layer %d: %w", s.policy.Name(), l, p.err)
+	policy := func(op string, f func() (*mpc.Share, error)) *mpc.Share {
+		return p.do(op, func() (*mpc.Share, error) {
+			z, err := f()
+			if err != nil {
+				return nil, fmt.Errorf("policy %s, layer %d: %w", s.policy.Name(), l, err)
 			}
-		}
-		end()
-	} else {
-		keys, values = kh, vh
+			return z, nil
+		})
 	}
 	endScores := p.scope("scores")
-	scores := p.matmul(qh, p.transpose(keys))
+	var scores *mpc.Share
+	if decode {
+		scores = policy("scores", func() (*mpc.Share, error) { return s.policy.Scores(s.e, l, qh, kh, vh) })
+	} else {
+		scores = p.matmul(qh, p.transpose(kh))
+	}
 	endScores()
 	probs := s.softmax(p, scores, rows, decode)
 	endMix := p.scope("mix")
-	mixed := p.matmul(probs, values) // [KVHeads][Group·rows][hd]
-	endMix()
-	endCache := p.scope("cache")
-	if p.err == nil {
-		if decode {
-			p.err = s.policy.Observe(s.e, l, probs)
-		} else {
-			p.err = s.policy.Prefill(s.e, l, keys, values, probs)
-		}
-		if p.err != nil {
-			p.err = fmt.Errorf("infer: policy %s, layer %d: %w", s.policy.Name(), l, p.err)
-		}
+	var mixed *mpc.Share // [KVHeads][Group·rows][hd]
+	if decode {
+		mixed = policy("mix", func() (*mpc.Share, error) { return s.policy.Mix(s.e, l, probs) })
+	} else {
+		mixed = p.matmul(probs, vh)
 	}
-	endCache()
+	endMix()
+	if !decode {
+		endCache := p.scope("cache")
+		policy("prefill", func() (*mpc.Share, error) { return nil, s.policy.Prefill(s.e, l, kh, vh, probs) })
+		endCache()
+	}
 	out := p.permute(p.reshape(mixed, c.KVHeads, g, rows, hd), 2, 0, 1, 3)
 	return p.reshape(out, rows, c.Dim)
 }

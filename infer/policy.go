@@ -9,15 +9,18 @@ import (
 
 // Policy decides which cached keys and values each layer's attention reads while decoding: the
 // secure counterpart of model.Policy, whose plaintext simulations it follows index for index.
-// It owns the layers' KV caches (held as shares) and may keep state across layers (cross-layer
-// index sharing). The number of rows a step attends to must depend only on public lengths.
+// It owns the layers' KV caches (held as shares), reads them for the step's attention (so a
+// policy that selects rows may score and mix through its selection without gathering keys and
+// values), and may keep state across layers (cross-layer index sharing). The number of rows a
+// step attends to must depend only on public lengths.
 //
 // Call order for one sequence: Start; Prefill for each layer in order; then, for each decode
-// step and each layer in order, Step followed by Observe.
+// step and each layer in order, Scores followed by Mix.
 //
 // Shapes: K and V rows are [KVHeads, rows, HeadDim]; queries of a decode step are
-// [KVHeads, Group, HeadDim] (the query heads that read one KV head, in order); prefill
-// attention probabilities are [KVHeads, Group·T, T] with rows ordered (query head, position).
+// [KVHeads, Group, HeadDim] (the query heads that read one KV head, in order, pre-scaled by
+// 1/√HeadDim); prefill attention probabilities are [KVHeads, Group·T, T] with rows ordered
+// (query head, position).
 type Policy interface {
 	// Name is a short identifier such as "full" or "mpcache".
 	Name() string
@@ -26,12 +29,14 @@ type Policy interface {
 	// Prefill receives a layer's prompt keys and values and the prompt's causal attention
 	// probabilities, and keeps what the layer attends to later (static eviction happens here).
 	Prefill(e mpc.Engine, layer int, k, v, probs *mpc.Share) error
-	// Step appends a decode step's key and value ([KVHeads, 1, HeadDim]) and returns the keys
-	// and values the step's queries q attend to, [KVHeads, S, HeadDim] for a public S.
-	Step(e mpc.Engine, layer int, q, k, v *mpc.Share) (keys, values *mpc.Share, err error)
-	// Observe receives the step's attention probabilities over the returned rows
-	// ([KVHeads, Group, S]).
-	Observe(e mpc.Engine, layer int, probs *mpc.Share) error
+	// Scores appends a decode step's key and value ([KVHeads, 1, HeadDim]) and returns the
+	// attention scores q·kᵀ of the step's queries over the S rows the step attends to,
+	// [KVHeads, Group, S] in fixed point, for a public S.
+	Scores(e mpc.Engine, layer int, q, k, v *mpc.Share) (*mpc.Share, error)
+	// Mix receives the step's attention probabilities over the rows of Scores
+	// ([KVHeads, Group, S]) and returns their weighted sum of those rows' values,
+	// [KVHeads, Group, HeadDim]. Policies that learn from attention (H2O) observe it here.
+	Mix(e mpc.Engine, layer int, probs *mpc.Share) (*mpc.Share, error)
 }
 
 // Full attends over the whole cache: the baseline. In 2pc its keys and values are fixed
@@ -66,23 +71,33 @@ func (f *Full) Prefill(e mpc.Engine, layer int, k, v, _ *mpc.Share) error {
 	return nil
 }
 
-// Step appends the new row and returns the whole cache.
-func (f *Full) Step(e mpc.Engine, layer int, _, k, v *mpc.Share) (*mpc.Share, *mpc.Share, error) {
+// Scores appends the new row (fixed in 2pc, one round) and returns q·Kᵀ over the whole
+// cache: a product that opens only q in 2pc, and one truncation.
+func (f *Full) Scores(e mpc.Engine, layer int, q, k, v *mpc.Share) (*mpc.Share, error) {
 	if layer < 0 || layer >= len(f.k) || f.k[layer] == nil {
-		return nil, nil, fmt.Errorf("infer: full cache: step on layer %d before its prefill", layer)
+		return nil, fmt.Errorf("infer: full cache: step on layer %d before its prefill", layer)
 	}
 	kv, err := e.Fix(k, v)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if f.k[layer], err = mpc.Concat(1, f.k[layer], kv[0]); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if f.v[layer], err = mpc.Concat(1, f.v[layer], kv[1]); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return f.k[layer], f.v[layer], nil
+	kt, err := mpc.Transpose(f.k[layer])
+	if err != nil {
+		return nil, err
+	}
+	return e.MatMulTrunc(q, kt)
 }
 
-// Observe does nothing.
-func (*Full) Observe(mpc.Engine, int, *mpc.Share) error { return nil }
+// Mix returns probs·V over the whole cache (opens only the probabilities in 2pc).
+func (f *Full) Mix(e mpc.Engine, layer int, probs *mpc.Share) (*mpc.Share, error) {
+	if layer < 0 || layer >= len(f.v) || f.v[layer] == nil {
+		return nil, fmt.Errorf("infer: full cache: mix on layer %d before its prefill", layer)
+	}
+	return e.MatMulTrunc(probs, f.v[layer])
+}

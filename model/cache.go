@@ -25,3 +25,13 @@ func (c *LayerCache) append(k, v []float64) {
 	c.k = append(c.k, k...)
 	c.v = append(c.v, v...)
 }
+
+// NewLayerCache returns an empty cache of one layer with kvHeads KV heads of headDim values
+// each, which Append fills: for replaying a policy's selections on keys computed elsewhere
+// (package cache's tests replay the secure policies on a secure run's revealed keys).
+func NewLayerCache(kvHeads, headDim int) *LayerCache {
+	return &LayerCache{kvHeads: kvHeads, headDim: headDim}
+}
+
+// Append adds the next position's keys and values, KVHeads·HeadDim values each, head by head.
+func (c *LayerCache) Append(k, v []float64) { c.append(k, v) }

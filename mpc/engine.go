@@ -39,6 +39,11 @@ func (p Protocol) Parties() int { return 3 }
 type Config struct {
 	Frac    uint          // fixed-point fractional bits (default 16; at most 30)
 	Timeout time.Duration // deadline of every receive (default 2 minutes)
+	// MaterialAhead bounds how far a party that deals material (the 2pc dealer, P2 in 3pc) may
+	// run ahead of its receiver: it waits while more than this many bytes sent to the receiver
+	// are still undelivered, when the transport can tell (transport.Backlogger). Default 256 MiB;
+	// negative means no bound.
+	MaterialAhead int64
 	// Comparison is how LTZ compares: CompareFSS (function secret sharing) or CompareCircuit
 	// (a boolean circuit). Empty means CompareFSS where the material deals DCF keys
 	// (DCFMaterial), else CompareCircuit.
@@ -79,6 +84,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 2 * time.Minute
+	}
+	if c.MaterialAhead == 0 {
+		c.MaterialAhead = 256 << 20
 	}
 	return c
 }
@@ -445,8 +453,33 @@ func (e *engine) recvMaterial(op string, from, n int) ([]uint64, error) {
 
 // sendMaterial sends dealt material to party to, charged as offline traffic.
 func (e *engine) sendMaterial(op string, to int, xs ...[]uint64) error {
+	if err := e.pace(to); err != nil {
+		return fmt.Errorf("mpc: %s material: %w", op, err)
+	}
 	if err := e.send(to, u64sToBytes(xs...), true); err != nil {
 		return fmt.Errorf("mpc: %s material: %w", op, err)
+	}
+	return nil
+}
+
+// pace waits while more than Config.MaterialAhead bytes sent to party to are undelivered, so a
+// dealer that never waits for anything keeps a bounded lead (and bounded memory) instead of
+// queueing a whole session's material. It waits at most the receive timeout.
+func (e *engine) pace(to int) error {
+	b, ok := e.t.(transport.Backlogger)
+	if !ok || e.cfg.MaterialAhead < 0 || b.Backlog(to) <= e.cfg.MaterialAhead {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
+	defer cancel()
+	wait := 100 * time.Microsecond
+	for b.Backlog(to) > e.cfg.MaterialAhead {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("party %d has not taken material for %v: %w", to, e.cfg.Timeout, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Millisecond)
 	}
 	return nil
 }

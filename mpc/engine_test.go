@@ -690,3 +690,45 @@ func TestPermute(t *testing.T) {
 		t.Fatal("a repeated axis was accepted")
 	}
 }
+
+// TestDealerPaced checks that the 2pc dealer's lead is bounded: with a small MaterialAhead, the
+// bytes queued for P1 never exceed the bound plus one message while P1 is slow.
+func TestDealerPaced(t *testing.T) {
+	const ahead = 1 << 20
+	ts := transport.NewMemory(3).Endpoints()
+	mem := ts[2].(transport.Backlogger)
+	x := &mpc.Tensor{Shape: []int{4096}, Data: make([]uint64, 4096)}
+	xs := split(t, mpc.TwoPC, x)
+	var worst int64
+	done := make(chan error, 3)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		go func(i int) {
+			e, err := mpc.New(ctx, mpc.TwoPC, ts[i], mpc.Config{MaterialAhead: ahead})
+			if err != nil {
+				done <- err
+				return
+			}
+			for k := 0; k < 64; k++ {
+				if i == 1 {
+					time.Sleep(2 * time.Millisecond) // a slow P1
+					worst = max(worst, mem.Backlog(1))
+				}
+				if _, err := e.Mul(xs[i], xs[i]); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}(i)
+	}
+	for i := 0; i < 3; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One triple of 4096 elements is 32 KiB of correction.
+	if worst > ahead+64<<10 {
+		t.Fatalf("the dealer ran %d bytes ahead, bound %d", worst, ahead)
+	}
+}

@@ -8,15 +8,17 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/privinfer/mpcache/cmd/bench/internal/bench"
 	"github.com/privinfer/mpcache/model"
 )
 
 // runFidelity runs the plaintext cache policies on held-out text and prints a markdown
 // table of next-token agreement with the full cache, perplexity and attended KV fraction
-// per policy and budget; -json also writes the results as JSON.
+// per policy and budget; -json also writes the results as JSON, and -out writes them into a
+// benchmark output folder, whose report then sets them beside the costs.
 func runFidelity(args []string) error {
 	fs := flag.NewFlagSet("fidelity", flag.ContinueOnError)
-	modelPath := fs.String("model", "", "model: a Hugging Face directory, a llama2.c checkpoint (or its directory), or a synthetic shape ("+strings.Join(model.Shapes(), ", ")+")")
+	modelPath := fs.String("model", "", "model: "+bench.DefaultModel+" (the embedded model), a Hugging Face directory, a llama2.c checkpoint (or its directory), or a synthetic shape ("+strings.Join(model.Shapes(), ", ")+")")
 	textPath := fs.String("text", "", "held-out text file")
 	tail := fs.Float64("tail", 1, "use the last fraction (0, 1] of the text, e.g. 0.1 for the last 10%")
 	prompt := fs.Int("prompt", 256, "prompt tokens per segment")
@@ -27,6 +29,7 @@ func runFidelity(args []string) error {
 	fracBits := fs.Int("fracbits", 0, "fixed-point fraction bits (0: float64)")
 	seed := fs.Uint64("seed", 1, "weight seed for synthetic shapes")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file ('-' for stdout)")
+	outDir := fs.String("out", "", "also write the results into this benchmark output folder (fidelity.json) and rewrite its report")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,6 +60,13 @@ func runFidelity(args []string) error {
 	fmt.Printf("model %s (%s, %d layers), text %s (last %.3g, %d tokens), prompt %d, steps %d\n\n",
 		*modelPath, m.Config.Family, m.Config.Layers, *textPath, *tail, len(ids), *prompt, *steps)
 	fmt.Print(model.FidelityMarkdown(res))
+	if *outDir != "" {
+		rep := &bench.FidelityReport{Model: *modelPath, Text: *textPath, Tail: *tail, Tokens: len(ids),
+			Prompt: *prompt, Steps: *steps, FracBits: *fracBits, Results: res}
+		if err := bench.WriteFidelity(*outDir, rep); err != nil {
+			return err
+		}
+	}
 	if *jsonOut == "" {
 		return nil
 	}
@@ -77,7 +87,7 @@ func loadModel(path string, seed uint64) (*model.Model, model.Tokenizer, error) 
 		m, err := model.RandomModel(path, seed)
 		return m, nil, err
 	}
-	return model.Open(path)
+	return bench.OpenModel(path)
 }
 
 // encode tokenizes text; without a tokenizer each byte b becomes the id b mod vocab.

@@ -9,6 +9,7 @@ import (
 type queue struct {
 	mu     sync.Mutex
 	msgs   [][]byte
+	bytes  int64         // total length of msgs
 	ready  chan struct{} // signalled (non-blocking) when a message arrives or the link closes
 	closed bool
 }
@@ -22,6 +23,7 @@ func (q *queue) push(m []byte) error {
 		return ErrClosed
 	}
 	q.msgs = append(q.msgs, m)
+	q.bytes += int64(len(m))
 	q.mu.Unlock()
 	select {
 	case q.ready <- struct{}{}:
@@ -37,6 +39,7 @@ func (q *queue) pop(ctx context.Context) ([]byte, error) {
 			m := q.msgs[0]
 			q.msgs[0] = nil
 			q.msgs = q.msgs[1:]
+			q.bytes -= int64(len(m))
 			q.mu.Unlock()
 			return m, nil
 		}
@@ -126,6 +129,14 @@ func (e *memEndpoint) Send(ctx context.Context, to int, msg []byte) error {
 	return nil
 }
 
+// Backlog is the number of bytes sent to party to that it has not received yet.
+func (e *memEndpoint) Backlog(to int) int64 {
+	if q := e.link(e.self, to); q != nil && to != e.self {
+		return q.backlog()
+	}
+	return 0
+}
+
 func (e *memEndpoint) Recv(ctx context.Context, from int) ([]byte, error) {
 	q := e.link(from, e.self)
 	if err := checkPeer(e.self, from); err != nil || q == nil {
@@ -149,6 +160,12 @@ func (e *memEndpoint) Close() error {
 		e.net.links[j][e.self].close()
 	}
 	return nil
+}
+
+func (q *queue) backlog() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
 }
 
 func (q *queue) empty() bool {

@@ -145,6 +145,14 @@ func (s *Streams) Send(ctx context.Context, to int, msg []byte) error {
 	return nil
 }
 
+// Backlog is the number of bytes queued for party to and not yet written to its connection.
+func (s *Streams) Backlog(to int) int64 {
+	if to < 0 || to >= MaxParties || s.out[to] == nil {
+		return 0
+	}
+	return s.out[to].backlog()
+}
+
 // Recv returns the next message from party from.
 func (s *Streams) Recv(ctx context.Context, from int) ([]byte, error) {
 	if err := checkPeer(s.self, from); err != nil || s.in[from] == nil {

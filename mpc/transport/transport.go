@@ -33,6 +33,13 @@ type Transport interface {
 	Close() error
 }
 
+// Backlogger is implemented by transports that can tell how many bytes are queued for a peer
+// and not yet delivered (handed to the network, or, in memory, taken by the receiver). A sender
+// that never waits for anything, such as the 2pc dealer, uses it to keep its lead bounded.
+type Backlogger interface {
+	Backlog(to int) int64
+}
+
 // ErrClosed is returned by calls on a closed endpoint or after the peer went away.
 var ErrClosed = errors.New("transport: closed")
 

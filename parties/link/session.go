@@ -72,6 +72,8 @@ type peerLink struct {
 	attached atomic.Bool   // the peer's stream to us has arrived
 
 	bytesSent, bytesRecv, msgsSent, msgsRecv atomic.Uint64
+	// queued is the number of bytes handed to Send and not yet written to the stream.
+	queued atomic.Int64
 }
 
 func (p *peerLink) markAccepted() { p.acceptMu.Do(func() { close(p.accepted) }) }
@@ -174,13 +176,24 @@ func (s *Session) SendLabeled(ctx context.Context, to int, label string, msg []b
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
+	p.queued.Add(int64(len(msg)))
 	if err := p.out.push(outMsg{label, msg}); err != nil {
+		p.queued.Add(-int64(len(msg)))
 		if errors.Is(err, errDrained) {
 			err = &SessionError{Session: s.id, Peer: -1, Reason: "Send after Close"}
 		}
 		return fail(err)
 	}
 	return nil
+}
+
+// Backlog is the number of bytes queued for party to and not yet written to its stream
+// (transport.Backlogger): gRPC flow control holds them back while the peer is behind.
+func (s *Session) Backlog(to int) int64 {
+	if to < 0 || to >= transport.MaxParties || to == s.self || s.peers[to] == nil {
+		return 0
+	}
+	return s.peers[to].queued.Load()
 }
 
 // Recv returns the next message from party from, waiting until one arrives, the session fails or
@@ -434,6 +447,7 @@ func (s *Session) runOutbound(p *peerLink) {
 			return
 		}
 		err = chunks(s.id, s.self, seq, m.label, m.data, chunk, st.Send)
+		p.queued.Add(-int64(len(m.data)))
 		if err != nil {
 			// Send reports only that the stream is gone; the watcher knows why.
 			werr, ok := waitWatch()
