@@ -198,10 +198,11 @@ func (s *Session) mlp(p *prog, ly *LayerShares, h *mpc.Share, rows int) *mpc.Sha
 	end := p.scope("up")
 	u := p.linear(h, ly.Up, ly.UpBias)
 	end()
-	end = p.scope("act")
 	if s.cfg.Family == model.GPT2 {
+		end = p.scope("gelu")
 		u = p.call("gelu", protocols.GeLU, u)
 	} else {
+		end = p.scope("silu")
 		gate := p.call("silu", protocols.SiLU, p.slice(u, 1, 0, hid))
 		u = p.mul(gate, p.slice(u, 1, hid, 2*hid))
 	}

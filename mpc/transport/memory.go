@@ -3,9 +3,11 @@ package transport
 import (
 	"context"
 	"sync"
+	"time"
 )
 
-// queue is an unbounded FIFO of messages on one directed link.
+// queue is a FIFO of messages on one directed link (unbounded; readers of network links
+// pause while it holds more than InboundLimit bytes).
 type queue struct {
 	mu     sync.Mutex
 	msgs   [][]byte
@@ -160,6 +162,27 @@ func (e *memEndpoint) Close() error {
 		e.net.links[j][e.self].close()
 	}
 	return nil
+}
+
+// InboundLimit is how many bytes of received messages a network transport holds for a peer
+// before it stops reading from that peer's connection (256 MiB); one message may exceed it.
+const InboundLimit = 256 << 20
+
+// waitBelow waits while more than limit bytes are queued, and reports false if the queue was
+// closed meanwhile.
+func (q *queue) waitBelow(limit int64) bool {
+	for wait := 50 * time.Microsecond; ; wait = min(2*wait, 5*time.Millisecond) {
+		q.mu.Lock()
+		over, closed := q.bytes > limit, q.closed
+		q.mu.Unlock()
+		if closed {
+			return false
+		}
+		if !over {
+			return true
+		}
+		time.Sleep(wait)
+	}
 }
 
 func (q *queue) backlog() int64 {

@@ -17,8 +17,10 @@ import (
 // Streams is a Transport over one reliable byte stream per peer (TCP, TLS over TCP, or any
 // net.Conn). Each message is framed as a 4-byte little-endian length and the payload. A writer
 // goroutine per peer sends queued messages, so Send never waits for the peer to read (two parties
-// exchanging large messages cannot deadlock); a reader goroutine per peer fills an unbounded
-// inbound queue.
+// exchanging large messages cannot deadlock); a reader goroutine per peer fills an inbound
+// queue, and stops reading while more than InboundLimit bytes wait in it, so that a peer that
+// runs ahead (the 2pc dealer) is held back by the connection's flow control instead of filling
+// this process's memory. Messages are consumed in order, so the pause cannot deadlock.
 type Streams struct {
 	self  int
 	conns [MaxParties]net.Conn
@@ -30,12 +32,18 @@ type Streams struct {
 	wg    sync.WaitGroup
 	// pending counts messages queued or being written, for Drain.
 	pending atomic.Int64
+	// limit is InboundLimit (smaller in tests).
+	limit int64
 }
 
 // NewStreams starts a Transport for party self over the given connections, indexed by peer
 // party. A nil entry means no link to that party.
 func NewStreams(self int, conns [MaxParties]net.Conn) *Streams {
-	s := &Streams{self: self, conns: conns}
+	return newStreams(self, conns, InboundLimit)
+}
+
+func newStreams(self int, conns [MaxParties]net.Conn, limit int64) *Streams {
+	s := &Streams{self: self, conns: conns, limit: limit}
 	for p, c := range conns {
 		if c == nil || p == self {
 			continue
@@ -94,6 +102,9 @@ func (s *Streams) readLoop(p int) {
 	r := bufio.NewReaderSize(s.conns[p], 1<<16)
 	var hdr [4]byte
 	for {
+		if !s.in[p].waitBelow(s.limit) {
+			return
+		}
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = fmt.Errorf("connection closed by peer: %w", ErrClosed)

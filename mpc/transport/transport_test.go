@@ -280,3 +280,61 @@ func FuzzMeshHello(f *testing.F) {
 		}
 	})
 }
+
+// TestStreamsInboundLimit checks the reader's back-pressure: while the receiver reads nothing,
+// at most the limit plus one message waits in its memory, the rest stays with the sender (its
+// Backlog grows), and every message still arrives, in order, once the receiver reads.
+func TestStreamsInboundLimit(t *testing.T) {
+	const limit, size, count = 1 << 20, 256 << 10, 96
+	lns, _ := listeners(t, 1)
+	done := make(chan net.Conn, 1)
+	go func() {
+		c, err := lns[0].Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		done <- c
+	}()
+	ca, err := net.Dial("tcp", lns[0].Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := <-done
+	sender := NewStreams(0, [MaxParties]net.Conn{1: ca})
+	defer sender.Close()
+	receiver := newStreams(1, [MaxParties]net.Conn{0: cb}, limit)
+	defer receiver.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range count {
+		m := make([]byte, size)
+		m[0] = byte(i)
+		if err := sender.Send(ctx, 1, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait until the sender cannot hand more to the connection.
+	for prev := int64(-1); ; {
+		time.Sleep(50 * time.Millisecond)
+		b := sender.Backlog(1)
+		if b == prev || ctx.Err() != nil {
+			break
+		}
+		prev = b
+	}
+	if held := receiver.in[0].backlog(); held > limit+size {
+		t.Fatalf("the receiver holds %d bytes unread, limit %d", held, limit)
+	}
+	if sender.Backlog(1) == 0 {
+		t.Fatalf("the sender's backlog is empty: nothing was held back (%d bytes sent)", size*count)
+	}
+	for i := range count {
+		m, err := receiver.Recv(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m) != size || m[0] != byte(i) {
+			t.Fatalf("message %d: %d bytes starting %d", i, len(m), m[0])
+		}
+	}
+}

@@ -74,6 +74,10 @@ type peerLink struct {
 	bytesSent, bytesRecv, msgsSent, msgsRecv atomic.Uint64
 	// queued is the number of bytes handed to Send and not yet written to the stream.
 	queued atomic.Int64
+	// unread is the number of bytes received from the peer and not yet taken by Recv; the
+	// reader pauses while it exceeds transport.InboundLimit, so gRPC's flow control holds a
+	// peer that runs ahead (the 2pc dealer) instead of this process's memory.
+	unread atomic.Int64
 }
 
 func (p *peerLink) markAccepted() { p.acceptMu.Do(func() { close(p.accepted) }) }
@@ -210,6 +214,9 @@ func (s *Session) RecvLabeled(ctx context.Context, from int) (label string, msg 
 		return "", nil, err
 	}
 	m, err := p.in.pop(ctx)
+	if err == nil {
+		p.unread.Add(-int64(len(m.data)))
+	}
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, transport.ErrClosed) {
 			err = fmt.Errorf("link: session %s: waiting for a message from %s: %w", s.id, p.name, err)
@@ -587,6 +594,13 @@ func (s *Session) serve(srv linkpb.Link_StreamServer, from int) error {
 func (s *Session) readLoop(srv linkpb.Link_StreamServer, p *peerLink) error {
 	asm := newAssembler(s.id, p.party)
 	for {
+		for wait := 50 * time.Microsecond; p.unread.Load() > transport.InboundLimit; wait = min(2*wait, 5*time.Millisecond) {
+			select {
+			case <-s.done:
+				return nil
+			case <-time.After(wait):
+			}
+		}
 		f, err := srv.Recv()
 		if err == io.EOF {
 			p.in.close(&SessionError{Session: s.id, Peer: p.party, Reason: p.name + " closed the session"})
@@ -609,6 +623,7 @@ func (s *Session) readLoop(srv linkpb.Link_StreamServer, p *peerLink) error {
 			s.node.stats.msgsRecv[p.party].Add(1)
 			p.bytesRecv.Add(uint64(len(msg)))
 			p.msgsRecv.Add(1)
+			p.unread.Add(int64(len(msg)))
 			if p.in.push(inMsg{label, msg}) != nil {
 				return nil // the session ended
 			}

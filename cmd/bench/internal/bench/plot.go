@@ -202,7 +202,7 @@ func contextTicks(lines []series) plot.ConstantTicks {
 // opGroups are the stacked categories, in order: each breakdown label counts towards the
 // first group that is a prefix of it.
 var opGroups = []string{"embed", "attn/norm", "attn/qkv", "attn/rope", "attn/cache", "attn/scores",
-	"attn/softmax", "attn/mix", "attn/out", "mlp/norm", "mlp/up", "mlp/act", "mlp/down",
+	"attn/softmax", "attn/mix", "attn/out", "mlp/norm", "mlp/up", "mlp/gelu", "mlp/silu", "mlp/down",
 	"lm_head/norm", "lm_head/classify", "lm_head/argmax"}
 
 // opGroup returns the stacked category of a breakdown label.

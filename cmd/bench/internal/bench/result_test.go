@@ -19,7 +19,7 @@ func TestOpOf(t *testing.T) {
 		inLayer bool
 	}{
 		{"decode/layer3/attn/softmax/exp", "attn/softmax/exp", true},
-		{"prefill/layer0/mlp/act", "mlp/act", true},
+		{"prefill/layer0/mlp/gelu", "mlp/gelu", true},
 		{"decode/lm_head/argmax", "lm_head/argmax", false},
 		{"decode/embed", "embed", false},
 		{"decode", "other", false},
