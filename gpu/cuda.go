@@ -51,7 +51,7 @@ type device struct {
 	ev0, ev1    uintptr
 	info        Info
 	fn          kernels
-	mode        string // MPCACHE_GPU: "auto", "on" or "off"
+	mode        string // ModeAuto or ModeCUDA (MPCACHE_GPU; tests set it)
 
 	// Scratch space, grown on demand: limb planes of the left operand and the operands of
 	// MatMul's host path and ReplicatedMatMul.
@@ -80,30 +80,28 @@ var (
 
 // Init loads the CUDA driver, makes device 0's primary context current for this package and
 // loads the kernels (the driver JIT-compiles the PTX for the card on first use and caches the
-// result). It is safe to call more than once: later calls return the first call's result. A
-// failure is also reported once on standard error, so a binary without a usable GPU says why
-// it runs on the CPU. The error wraps ErrNoDriver when there is no driver or device, and is
-// ErrDisabled when MPCACHE_GPU=off.
+// result). It is safe to call more than once: later calls return the first call's result. It
+// returns ErrDisabled when MPCACHE_GPU=cpu. Under MPCACHE_GPU=auto a failure (it wraps
+// ErrNoDriver when there is no driver or device) is also reported once on standard error, so
+// a binary without a usable GPU says why it runs on the CPU; under MPCACHE_GPU=cuda the error
+// also wraps ErrForced, and MatMul panics with it instead of falling back.
 func Init() error {
 	initOnce.Do(func() {
-		mode := strings.ToLower(strings.TrimSpace(os.Getenv("MPCACHE_GPU")))
-		switch mode {
-		case "", "auto":
-			mode = "auto"
-		case "on", "off":
-		default:
-			fmt.Fprintf(os.Stderr, "gpu: MPCACHE_GPU=%q is not off, on or auto; using auto\n", mode)
-			mode = "auto"
-		}
-		if mode == "off" {
+		mode := Mode()
+		if mode == ModeCPU {
 			initErr = ErrDisabled
 			return
 		}
 		dev, initErr = newDevice(mode)
-		if initErr != nil {
-			dev = nil
-			fmt.Fprintf(os.Stderr, "%v; local arithmetic runs on the CPU\n", initErr)
+		if initErr == nil {
+			return
 		}
+		dev = nil
+		if mode == ModeCUDA {
+			initErr = forcedError{initErr}
+			return
+		}
+		fmt.Fprintf(os.Stderr, "%v; local arithmetic runs on the CPU\n", initErr)
 	})
 	return initErr
 }
@@ -967,21 +965,26 @@ const (
 var reportOnce sync.Once
 
 // MatMul computes c = a·b (or a·bᵀ when transB) mod 2^64 on the GPU and reports whether it
-// did; on false (no device, MPCACHE_GPU=off, a shape too small to pay for the copies, or a
-// device error, reported once on standard error) c is untouched or partly written and the
-// caller must compute it on the CPU. a is m×k, b is k×n (n×k when transB), c is m×n, all
-// row-major. A b registered with Pin is not copied again. Safe for concurrent use; calls are
-// serialized on the device.
+// did; on false (an empty shape, no device, MPCACHE_GPU=cpu, a shape too small to pay for the
+// copies under MPCACHE_GPU=auto, or a device error, reported once on standard error) c is
+// untouched or partly written and the caller must compute it on the CPU. Under
+// MPCACHE_GPU=cuda every non-empty product runs on the GPU, and MatMul panics when it cannot
+// (no device: Init's error; a device error) rather than leave it to the CPU. a is m×k, b is
+// k×n (n×k when transB), c is m×n, all row-major. A b registered with Pin is not copied again.
+// Safe for concurrent use; calls are serialized on the device.
 func MatMul(c, a, b []uint64, m, k, n int, transB bool) bool {
 	if m <= 0 || n <= 0 || k <= 0 || len(a) < m*k || len(b) < k*n || len(c) < m*n {
 		return false
 	}
-	if Init() != nil {
+	if err := Init(); err != nil {
+		if Mode() == ModeCUDA {
+			panic(err)
+		}
 		return false
 	}
 	d := dev
 	key := pinKey{uintptr(unsafe.Pointer(&b[0])), len(b)}
-	if d.mode == "auto" {
+	if d.mode == ModeAuto {
 		d.mu.Lock()
 		_, pinned := d.pinned[key]
 		d.mu.Unlock()
@@ -995,11 +998,17 @@ func MatMul(c, a, b []uint64, m, k, n int, transB bool) bool {
 			return false
 		}
 	}
-	if err := d.enter(); err != nil {
-		return false
-	}
-	defer d.exit()
-	if err := d.hostMatMul(c, a, b, m, k, n, transB, key); err != nil {
+	err := func() error {
+		if err := d.enter(); err != nil {
+			return err
+		}
+		defer d.exit()
+		return d.hostMatMul(c, a, b, m, k, n, transB, key)
+	}()
+	if err != nil {
+		if d.mode == ModeCUDA {
+			panic(fmt.Errorf("%v (MPCACHE_GPU=cuda: no CPU fallback)", err))
+		}
 		reportOnce.Do(func() {
 			fmt.Fprintf(os.Stderr, "%v; MatMul falls back to the CPU\n", err)
 		})

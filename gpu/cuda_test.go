@@ -370,7 +370,7 @@ func TestReplicated(t *testing.T) {
 func TestMatMulHost(t *testing.T) {
 	needDevice(t)
 	defer func(m string) { dev.mode = m }(dev.mode)
-	dev.mode = "on"
+	dev.mode = ModeCUDA
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, tc := range []gemmCase{{1, 1, 5, 3}, {1, 7, 300, 9}, {1, 130, 70, 190}, {1, 64, 64, 64}} {
 		for _, transB := range []bool{false, true} {
@@ -542,7 +542,7 @@ func BenchmarkGemm(b *testing.B) {
 func BenchmarkMatMulHost(b *testing.B) {
 	needDevice(b)
 	defer func(m string) { dev.mode = m }(dev.mode)
-	dev.mode = "on"
+	dev.mode = ModeCUDA
 	for _, pin := range []bool{true, false} {
 		for _, sh := range benchShapes {
 			if sh.batch != 1 || sh.m == 4096 {

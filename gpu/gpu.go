@@ -45,10 +45,24 @@
 // exact in any order. [Auto] picks Int8 when m and n are at least 64, Cores otherwise.
 // docs/GPU.md has the measured rates.
 //
-// # Environment
+// # Choosing the backend
 //
-//   - MPCACHE_GPU: "off" (never use the GPU), "on" ([MatMul] uses it for every shape) or
-//     unset/"auto" ([MatMul] uses it when a cost model says the copies pay off).
+// The environment variable MPCACHE_GPU is the one switch, read once per process ([Mode]):
+//
+//   - unset or "auto": [MatMul] uses the GPU when the binary has the cuda tag, a device is
+//     usable and a cost model says the copies pay off for the shape; otherwise the CPU. A
+//     binary with the tag but no driver or device says so once on standard error
+//     ("gpu: no CUDA driver (...); local arithmetic runs on the CPU") and runs on the CPU.
+//   - "cpu" (or "off"): never use the GPU; [Init] returns [ErrDisabled] and loads no driver.
+//   - "cuda" (or "on"): [MatMul] uses the GPU for every product (no cost model), and there is
+//     no CPU fallback: without the tag, a driver or a device, [Init] returns an error that
+//     wraps [ErrForced] (and [ErrNoDriver] or [ErrNotBuilt]), [Check] returns it, and [MatMul]
+//     panics with it rather than compute on the CPU; so does a device error during [MatMul].
+//
+// Programs call [Check] at start-up to fail early with a clear message.
+//
+// Other variables:
+//
 //   - MPCACHE_LIBCUDA: the path of the driver library (default libcuda.so.1).
 //   - MPCACHE_GPU_PTX_DIR: load ring_sm90.ptx and ring_sm80.ptx from this folder instead of
 //     the embedded copies (kernel development).
@@ -57,6 +71,9 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
+	"sync"
 )
 
 // Strategy selects the kernel that computes a u64 matrix product.
@@ -121,8 +138,10 @@ var (
 	ErrNotBuilt = errors.New("gpu: built without the cuda build tag")
 	// ErrNoDriver is returned (wrapped) when libcuda.so.1 cannot be loaded or has no device.
 	ErrNoDriver = errors.New("gpu: no CUDA driver")
-	// ErrDisabled is returned when MPCACHE_GPU=off.
-	ErrDisabled = errors.New("gpu: disabled by MPCACHE_GPU=off")
+	// ErrDisabled is returned when MPCACHE_GPU=cpu (or off).
+	ErrDisabled = errors.New("gpu: disabled by MPCACHE_GPU=cpu")
+	// ErrForced is wrapped by Init's error when MPCACHE_GPU=cuda but no device is usable.
+	ErrForced = errors.New("gpu: MPCACHE_GPU=cuda")
 	// ErrFreed is returned when a Buffer is used after Free.
 	ErrFreed = errors.New("gpu: use of a freed Buffer")
 )
@@ -148,3 +167,62 @@ func checkGemm(cfg *GemmConfig) (batch, na, nb, nc int, err error) {
 	}
 	return batch, batch * cfg.M * cfg.K, batch * cfg.K * cfg.N, batch * cfg.M * cfg.N, nil
 }
+
+// Backend modes, as MPCACHE_GPU selects them (see [Mode]).
+const (
+	ModeAuto = "auto" // the GPU where it pays off and is present, else the CPU
+	ModeCPU  = "cpu"  // never the GPU
+	ModeCUDA = "cuda" // always the GPU; an error where there is none
+)
+
+var (
+	modeOnce sync.Once
+	mode     string
+)
+
+// Mode returns the backend MPCACHE_GPU selects: ModeAuto (unset, "" or "auto"), ModeCPU
+// ("cpu" or "off") or ModeCUDA ("cuda" or "on"); case and surrounding space are ignored. It is
+// read once per process; another value is reported once on standard error and means ModeAuto.
+func Mode() string {
+	modeOnce.Do(func() {
+		v := os.Getenv("MPCACHE_GPU")
+		var ok bool
+		if mode, ok = parseMode(v); !ok {
+			fmt.Fprintf(os.Stderr, "gpu: MPCACHE_GPU=%q is not auto, cpu or cuda; using auto\n", v)
+		}
+	})
+	return mode
+}
+
+// parseMode maps a value of MPCACHE_GPU to its mode; ok is false (and the mode ModeAuto) for
+// an unknown value.
+func parseMode(v string) (m string, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", ModeAuto:
+		return ModeAuto, true
+	case ModeCPU, "off":
+		return ModeCPU, true
+	case ModeCUDA, "on":
+		return ModeCUDA, true
+	}
+	return ModeAuto, false
+}
+
+// Check returns nil unless MPCACHE_GPU=cuda asks for a GPU that is not usable; then it returns
+// Init's error, which wraps ErrForced and says why (no cuda build tag, no driver, no device).
+func Check() error {
+	if Mode() != ModeCUDA {
+		return nil
+	}
+	return Init()
+}
+
+// forcedError is Init's error under MPCACHE_GPU=cuda: it wraps ErrForced and the cause.
+type forcedError struct{ cause error }
+
+func (e forcedError) Error() string {
+	return ErrForced.Error() + ", but " + strings.TrimPrefix(e.cause.Error(), "gpu: ") +
+		"; unset it or set MPCACHE_GPU=cpu to run on the CPU"
+}
+
+func (e forcedError) Unwrap() []error { return []error{ErrForced, e.cause} }

@@ -4,8 +4,14 @@ package gpu
 
 import "time"
 
-// Init would load the CUDA driver; without the cuda build tag it returns ErrNotBuilt.
-func Init() error { return ErrNotBuilt }
+// Init would load the CUDA driver; without the cuda build tag it returns ErrNotBuilt, wrapped
+// in an error that also wraps ErrForced when MPCACHE_GPU=cuda.
+func Init() error {
+	if Mode() == ModeCUDA {
+		return forcedError{ErrNotBuilt}
+	}
+	return ErrNotBuilt
+}
 
 // Available reports whether a CUDA device is usable; without the cuda build tag it is false.
 func Available() bool { return false }
@@ -69,8 +75,14 @@ func Synchronize() error { return ErrNotBuilt }
 func Elapsed(f func() error) (time.Duration, error) { return 0, ErrNotBuilt }
 
 // MatMul would compute c = a·b (or a·bᵀ when transB) mod 2^64 on the GPU; without the cuda
-// build tag it always declines by returning false.
-func MatMul(c, a, b []uint64, m, k, n int, transB bool) bool { return false }
+// build tag it declines by returning false, or panics with Init's error when MPCACHE_GPU=cuda
+// forbids the CPU.
+func MatMul(c, a, b []uint64, m, k, n int, transB bool) bool {
+	if Mode() == ModeCUDA {
+		panic(Init())
+	}
+	return false
+}
 
 // Pin would keep a copy of the constant host matrix b on the device for MatMul; without the
 // cuda build tag it returns ErrNotBuilt.

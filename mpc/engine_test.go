@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -97,56 +98,58 @@ func TestOpenInput(t *testing.T) {
 
 func TestLinear(t *testing.T) {
 	for _, p := range protocols {
-		t.Run(string(p), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(3, 4))
-			x := &mpc.Tensor{Shape: []int{2, 3, 4}, Data: randRing(r, 24, 64)}
-			y := &mpc.Tensor{Shape: []int{3, 1}, Data: randRing(r, 3, 64)}
-			pub := &mpc.Tensor{Shape: []int{4}, Data: randRing(r, 4, 64)}
-			w := &mpc.Tensor{Shape: []int{4, 2}, Data: randRing(r, 8, 64)}
-			xs, ys := split(t, p, x), split(t, p, y)
-			res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) ([]*mpc.Share, error) {
-				a, b := xs[e.Party()], ys[e.Party()]
-				add, err := e.Add(a, b)
-				if err != nil {
-					return nil, err
+		for _, nw := range networks(t) {
+			t.Run(string(p)+"/"+nw.name, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(3, 4))
+				x := &mpc.Tensor{Shape: []int{2, 3, 4}, Data: randRing(r, 24, 64)}
+				y := &mpc.Tensor{Shape: []int{3, 1}, Data: randRing(r, 3, 64)}
+				pub := &mpc.Tensor{Shape: []int{4}, Data: randRing(r, 4, 64)}
+				w := &mpc.Tensor{Shape: []int{4, 2}, Data: randRing(r, 8, 64)}
+				xs, ys := split(t, p, x), split(t, p, y)
+				res := mpctest.Run(t, p, nw.nw, mpc.Config{}, func(e mpc.Engine) ([]*mpc.Share, error) {
+					a, b := xs[e.Party()], ys[e.Party()]
+					add, err := e.Add(a, b)
+					if err != nil {
+						return nil, err
+					}
+					sub, _ := e.Sub(a, b)
+					neg, _ := e.Neg(a)
+					ap, err := e.AddPublic(a, pub)
+					if err != nil {
+						return nil, err
+					}
+					mp, _ := e.MulPublic(a, pub)
+					mm, err := e.MatMulPublic(a, w)
+					if err != nil {
+						return nil, err
+					}
+					return []*mpc.Share{add, sub, neg, ap, mp, mm}, nil
+				})
+				got := func(k int) []uint64 {
+					return mpctest.Reveal(t, p, []*mpc.Share{res[0][k], res[1][k], res[2][k]}).Data
 				}
-				sub, _ := e.Sub(a, b)
-				neg, _ := e.Neg(a)
-				ap, err := e.AddPublic(a, pub)
-				if err != nil {
-					return nil, err
+				for i := 0; i < 24; i++ {
+					j := i / 4 % 3
+					if got(0)[i] != x.Data[i]+y.Data[j] || got(1)[i] != x.Data[i]-y.Data[j] || got(2)[i] != -x.Data[i] {
+						t.Fatalf("add/sub/neg wrong at %d", i)
+					}
+					if got(3)[i] != x.Data[i]+pub.Data[i%4] || got(4)[i] != x.Data[i]*pub.Data[i%4] {
+						t.Fatalf("public add/mul wrong at %d", i)
+					}
 				}
-				mp, _ := e.MulPublic(a, pub)
-				mm, err := e.MatMulPublic(a, w)
-				if err != nil {
-					return nil, err
+				for row := 0; row < 6; row++ {
+					for c := 0; c < 2; c++ {
+						var s uint64
+						for k := 0; k < 4; k++ {
+							s += x.Data[row*4+k] * w.Data[k*2+c]
+						}
+						if got(5)[row*2+c] != s {
+							t.Fatalf("public matmul wrong at %d,%d", row, c)
+						}
+					}
 				}
-				return []*mpc.Share{add, sub, neg, ap, mp, mm}, nil
 			})
-			got := func(k int) []uint64 {
-				return mpctest.Reveal(t, p, []*mpc.Share{res[0][k], res[1][k], res[2][k]}).Data
-			}
-			for i := 0; i < 24; i++ {
-				j := i / 4 % 3
-				if got(0)[i] != x.Data[i]+y.Data[j] || got(1)[i] != x.Data[i]-y.Data[j] || got(2)[i] != -x.Data[i] {
-					t.Fatalf("add/sub/neg wrong at %d", i)
-				}
-				if got(3)[i] != x.Data[i]+pub.Data[i%4] || got(4)[i] != x.Data[i]*pub.Data[i%4] {
-					t.Fatalf("public add/mul wrong at %d", i)
-				}
-			}
-			for row := 0; row < 6; row++ {
-				for c := 0; c < 2; c++ {
-					var s uint64
-					for k := 0; k < 4; k++ {
-						s += x.Data[row*4+k] * w.Data[k*2+c]
-					}
-					if got(5)[row*2+c] != s {
-						t.Fatalf("public matmul wrong at %d,%d", row, c)
-					}
-				}
-			}
-		})
+		}
 	}
 }
 
@@ -215,20 +218,22 @@ func TestTruncRange(t *testing.T) {
 		x.Data = append(x.Data, uint64(v))
 	}
 	for _, p := range protocols {
-		for _, bits := range []uint{1, 16, 30} {
-			t.Run(fmt.Sprintf("%s/%dbits", p, bits), func(t *testing.T) {
-				xs := split(t, p, x)
-				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
-					return e.Trunc(xs[e.Party()], bits)
-				})
-				got := mpctest.Reveal(t, p, res)
-				for i, v := range vals {
-					want := v >> bits
-					if d := int64(got.Data[i]) - want; d < 0 || d > 1 {
-						t.Fatalf("trunc(%d, %d) = %d, want %d (+1 allowed)", v, bits, int64(got.Data[i]), want)
+		for _, nw := range networks(t) {
+			for _, bits := range []uint{1, 16, 30} {
+				t.Run(fmt.Sprintf("%s/%s/%dbits", p, nw.name, bits), func(t *testing.T) {
+					xs := split(t, p, x)
+					res := mpctest.Run(t, p, nw.nw, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
+						return e.Trunc(xs[e.Party()], bits)
+					})
+					got := mpctest.Reveal(t, p, res)
+					for i, v := range vals {
+						want := v >> bits
+						if d := int64(got.Data[i]) - want; d < 0 || d > 1 {
+							t.Fatalf("trunc(%d, %d) = %d, want %d (+1 allowed)", v, bits, int64(got.Data[i]), want)
+						}
 					}
-				}
-			})
+				})
+			}
 		}
 	}
 }
@@ -265,53 +270,55 @@ func TestMatMul(t *testing.T) {
 		{"row", []int{1, 64}, []int{64, 1}, false, true},
 	}
 	for _, p := range protocols {
-		for _, c := range cases {
-			t.Run(string(p)+"/"+c.name, func(t *testing.T) {
-				r := rand.New(rand.NewPCG(9, 10))
-				x := &mpc.Tensor{Shape: c.xs, Data: randRing(r, mpc.Numel(c.xs), 64)}
-				y := &mpc.Tensor{Shape: c.ys, Data: randRing(r, mpc.Numel(c.ys), 64)}
-				xs, ys := split(t, p, x), split(t, p, y)
-				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
-					a, b := xs[e.Party()], ys[e.Party()]
-					var fix []*mpc.Share
-					if c.fixX {
-						fix = append(fix, a)
+		for _, nw := range networks(t) {
+			for _, c := range cases {
+				t.Run(string(p)+"/"+nw.name+"/"+c.name, func(t *testing.T) {
+					r := rand.New(rand.NewPCG(9, 10))
+					x := &mpc.Tensor{Shape: c.xs, Data: randRing(r, mpc.Numel(c.xs), 64)}
+					y := &mpc.Tensor{Shape: c.ys, Data: randRing(r, mpc.Numel(c.ys), 64)}
+					xs, ys := split(t, p, x), split(t, p, y)
+					res := mpctest.Run(t, p, nw.nw, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
+						a, b := xs[e.Party()], ys[e.Party()]
+						var fix []*mpc.Share
+						if c.fixX {
+							fix = append(fix, a)
+						}
+						if c.fixY {
+							fix = append(fix, b)
+						}
+						f, err := e.Fix(fix...)
+						if err != nil {
+							return nil, err
+						}
+						if c.fixX {
+							a, f = f[0], f[1:]
+						}
+						if c.fixY {
+							b = f[0]
+						}
+						// Use a fixed operand twice: the mask is reused.
+						if _, err := e.MatMul(a, b); err != nil {
+							return nil, err
+						}
+						return e.MatMul(a, b)
+					})
+					got := mpctest.Reveal(t, p, res)
+					rx, ry := len(c.xs), len(c.ys)
+					m, k, n := c.xs[rx-2], c.xs[rx-1], c.ys[ry-1]
+					batch := mpc.Numel(c.xs[:rx-2])
+					yd := y.Data
+					if mpc.Numel(c.ys[:ry-2]) != batch {
+						yd = nil
+						for q := 0; q < batch; q++ {
+							yd = append(yd, y.Data...)
+						}
 					}
-					if c.fixY {
-						fix = append(fix, b)
+					want := naiveMatMul(x.Data, yd, batch, m, k, n)
+					if !slices.Equal(got.Data, want) {
+						t.Fatalf("matmul %v·%v wrong", c.xs, c.ys)
 					}
-					f, err := e.Fix(fix...)
-					if err != nil {
-						return nil, err
-					}
-					if c.fixX {
-						a, f = f[0], f[1:]
-					}
-					if c.fixY {
-						b = f[0]
-					}
-					// Use a fixed operand twice: the mask is reused.
-					if _, err := e.MatMul(a, b); err != nil {
-						return nil, err
-					}
-					return e.MatMul(a, b)
 				})
-				got := mpctest.Reveal(t, p, res)
-				rx, ry := len(c.xs), len(c.ys)
-				m, k, n := c.xs[rx-2], c.xs[rx-1], c.ys[ry-1]
-				batch := mpc.Numel(c.xs[:rx-2])
-				yd := y.Data
-				if mpc.Numel(c.ys[:ry-2]) != batch {
-					yd = nil
-					for q := 0; q < batch; q++ {
-						yd = append(yd, y.Data...)
-					}
-				}
-				want := naiveMatMul(x.Data, yd, batch, m, k, n)
-				if !slices.Equal(got.Data, want) {
-					t.Fatalf("matmul %v·%v wrong", c.xs, c.ys)
-				}
-			})
+			}
 		}
 	}
 }
@@ -327,94 +334,98 @@ func TestMatMulTrunc(t *testing.T) {
 	y := &mpc.Tensor{Shape: []int{batch, k, n}, Data: randRing(r, batch*k*n, 30)}
 	exact := naiveMatMul(x.Data, y.Data, batch, m, k, n)
 	for _, p := range protocols {
-		t.Run(string(p), func(t *testing.T) {
-			xs, ys := split(t, p, x), split(t, p, y)
-			type out struct {
-				z  []*mpc.Share
-				st mpc.Stat
-			}
-			res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Frac: frac}, func(e mpc.Engine) (out, error) {
-				a, err := e.MatMulTrunc(xs[e.Party()], ys[e.Party()])
-				if err != nil {
-					return out{}, err
+		for _, nw := range networks(t) {
+			t.Run(string(p)+"/"+nw.name, func(t *testing.T) {
+				xs, ys := split(t, p, x), split(t, p, y)
+				type out struct {
+					z  []*mpc.Share
+					st mpc.Stat
 				}
-				e.Meter().Reset()
-				b, err := e.MatMulTruncBits(xs[e.Party()], ys[e.Party()], bits)
-				return out{[]*mpc.Share{a, b}, e.Meter().Total()}, err
-			})
-			for j, sh := range []uint{frac, bits} {
-				got := mpctest.Reveal(t, p, []*mpc.Share{res[0].z[j], res[1].z[j], res[2].z[j]})
-				for i, v := range exact {
-					if d := int64(got.Data[i]) - int64(v)>>sh; d < 0 || d > 1 {
-						t.Fatalf("product %d truncated by %d: got %d, want %d (+1 allowed)", i, sh, int64(got.Data[i]), int64(v)>>sh)
+				res := mpctest.Run(t, p, nw.nw, mpc.Config{Frac: frac}, func(e mpc.Engine) (out, error) {
+					a, err := e.MatMulTrunc(xs[e.Party()], ys[e.Party()])
+					if err != nil {
+						return out{}, err
+					}
+					e.Meter().Reset()
+					b, err := e.MatMulTruncBits(xs[e.Party()], ys[e.Party()], bits)
+					return out{[]*mpc.Share{a, b}, e.Meter().Total()}, err
+				})
+				for j, sh := range []uint{frac, bits} {
+					got := mpctest.Reveal(t, p, []*mpc.Share{res[0].z[j], res[1].z[j], res[2].z[j]})
+					for i, v := range exact {
+						if d := int64(got.Data[i]) - int64(v)>>sh; d < 0 || d > 1 {
+							t.Fatalf("product %d truncated by %d: got %d, want %d (+1 allowed)", i, sh, int64(got.Data[i]), int64(v)>>sh)
+						}
 					}
 				}
-			}
-			want := [3]mpc.Stat{
-				{Rounds: 2, OnlineSent: 8 * (batch*(m*k+k*n) + batch*m*n), OfflineRecv: 0},
-				{Rounds: 2, OnlineSent: 8 * (batch*(m*k+k*n) + batch*m*n), OfflineRecv: 24 * batch * m * n},
-			}
-			if p == mpc.ThreePC {
-				want[0] = mpc.Stat{Rounds: 2, OnlineSent: 16 * batch * m * n}
-				want[1] = mpc.Stat{Rounds: 2, OnlineSent: 16 * batch * m * n, OfflineRecv: 16 * batch * m * n}
-			}
-			for i := range 2 {
-				s := res[i].st
-				if s.Rounds != want[i].Rounds || s.OnlineSent != want[i].OnlineSent || s.OfflineRecv != want[i].OfflineRecv {
-					t.Errorf("party %d: rounds %d sent %d offline %d; want %d %d %d", i, s.Rounds, s.OnlineSent, s.OfflineRecv,
-						want[i].Rounds, want[i].OnlineSent, want[i].OfflineRecv)
+				want := [3]mpc.Stat{
+					{Rounds: 2, OnlineSent: 8 * (batch*(m*k+k*n) + batch*m*n), OfflineRecv: 0},
+					{Rounds: 2, OnlineSent: 8 * (batch*(m*k+k*n) + batch*m*n), OfflineRecv: 24 * batch * m * n},
 				}
-			}
-		})
+				if p == mpc.ThreePC {
+					want[0] = mpc.Stat{Rounds: 2, OnlineSent: 16 * batch * m * n}
+					want[1] = mpc.Stat{Rounds: 2, OnlineSent: 16 * batch * m * n, OfflineRecv: 16 * batch * m * n}
+				}
+				for i := range 2 {
+					s := res[i].st
+					if s.Rounds != want[i].Rounds || s.OnlineSent != want[i].OnlineSent || s.OfflineRecv != want[i].OfflineRecv {
+						t.Errorf("party %d: rounds %d sent %d offline %d; want %d %d %d", i, s.Rounds, s.OnlineSent, s.OfflineRecv,
+							want[i].Rounds, want[i].OnlineSent, want[i].OfflineRecv)
+					}
+				}
+			})
+		}
 	}
 }
 
 // TestFixedConcat grows a fixed operand row by row, as a KV cache does, and multiplies with it.
 func TestFixedConcat(t *testing.T) {
 	for _, p := range protocols {
-		t.Run(string(p), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(11, 12))
-			k := &mpc.Tensor{Shape: []int{4, 3}, Data: randRing(r, 12, 64)}
-			q := &mpc.Tensor{Shape: []int{1, 3}, Data: randRing(r, 3, 64)}
-			ks, qs := split(t, p, k), split(t, p, q)
-			res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
-				var cache *mpc.Share
-				for row := 0; row < 4; row++ {
-					kr, err := mpc.Slice(ks[e.Party()], 0, row, row+1)
+		for _, nw := range networks(t) {
+			t.Run(string(p)+"/"+nw.name, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(11, 12))
+				k := &mpc.Tensor{Shape: []int{4, 3}, Data: randRing(r, 12, 64)}
+				q := &mpc.Tensor{Shape: []int{1, 3}, Data: randRing(r, 3, 64)}
+				ks, qs := split(t, p, k), split(t, p, q)
+				res := mpctest.Run(t, p, nw.nw, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
+					var cache *mpc.Share
+					for row := 0; row < 4; row++ {
+						kr, err := mpc.Slice(ks[e.Party()], 0, row, row+1)
+						if err != nil {
+							return nil, err
+						}
+						f, err := e.Fix(kr)
+						if err != nil {
+							return nil, err
+						}
+						kr = f[0]
+						if cache == nil {
+							cache = kr
+						} else if cache, err = mpc.Concat(0, cache, kr); err != nil {
+							return nil, err
+						}
+					}
+					kt, err := mpc.Transpose(cache)
 					if err != nil {
 						return nil, err
 					}
-					f, err := e.Fix(kr)
-					if err != nil {
-						return nil, err
+					if p == mpc.TwoPC && !kt.Fixed() {
+						return nil, errors.New("transposed concatenation lost its fixed mask")
 					}
-					kr = f[0]
-					if cache == nil {
-						cache = kr
-					} else if cache, err = mpc.Concat(0, cache, kr); err != nil {
-						return nil, err
+					return e.MatMul(qs[e.Party()], kt)
+				})
+				got := mpctest.Reveal(t, p, res)
+				for j := 0; j < 4; j++ {
+					var s uint64
+					for l := 0; l < 3; l++ {
+						s += q.Data[l] * k.Data[j*3+l]
+					}
+					if got.Data[j] != s {
+						t.Fatalf("score %d wrong", j)
 					}
 				}
-				kt, err := mpc.Transpose(cache)
-				if err != nil {
-					return nil, err
-				}
-				if p == mpc.TwoPC && !kt.Fixed() {
-					return nil, errors.New("transposed concatenation lost its fixed mask")
-				}
-				return e.MatMul(qs[e.Party()], kt)
 			})
-			got := mpctest.Reveal(t, p, res)
-			for j := 0; j < 4; j++ {
-				var s uint64
-				for l := 0; l < 3; l++ {
-					s += q.Data[l] * k.Data[j*3+l]
-				}
-				if got.Data[j] != s {
-					t.Fatalf("score %d wrong", j)
-				}
-			}
-		})
+		}
 	}
 }
 
@@ -495,67 +506,341 @@ func ltzAndSelect(t *testing.T, p mpc.Protocol, nw mpctest.Network, cmp mpc.Comp
 	}
 }
 
-// TestMeterCounts asserts exact bytes and rounds per primitive from the meter.
+// TestMeterCounts asserts exact bytes and rounds per primitive from the meter. Every expected
+// figure is derived from the protocol in the comment next to it; n is the element count.
 func TestMeterCounts(t *testing.T) {
 	const n = 1000
+	// MatMul operands: x is rows×inner, multiplied by its transpose (inner×rows): rows·rows outputs.
+	const rows, inner = 20, 50
+	const mk, out = rows * inner, rows * rows
+	// OneHot: rows of length width, dealt over N = 16 (the next power of two).
+	const width, N = 10, 16
 	type cost struct {
 		rounds        [3]int64 // per party (a party idle in a round does not count it)
 		sent, offline [3]int64 // per party: online bytes sent, offline bytes received
 	}
 	ltz := func(e mpc.Engine, x *mpc.Share) error { _, err := e.LTZ(x); return err }
+	less := func(e mpc.Engine, x *mpc.Share) error { _, err := mpc.Less(e, x, x); return err }
+	// input by party owner of a public tensor (zeros) of x's shape.
+	input := func(owner int) func(e mpc.Engine, x *mpc.Share) error {
+		return func(e mpc.Engine, x *mpc.Share) error {
+			var own *mpc.Tensor
+			if e.Party() == owner {
+				own = mpc.NewTensor(x.Shape...)
+			}
+			_, err := e.Input(owner, own, x.Shape)
+			return err
+		}
+	}
+	matmul := func(e mpc.Engine, x *mpc.Share) error {
+		xt, err := mpc.Transpose(x)
+		if err != nil {
+			return err
+		}
+		_, err = e.MatMul(x, xt)
+		return err
+	}
+	// matmulFixed multiplies an unfixed copy of x (Neg drops the mask) by the fixed xᵀ.
+	matmulFixed := func(e mpc.Engine, x *mpc.Share) error {
+		xt, err := mpc.Transpose(x)
+		if err != nil {
+			return err
+		}
+		u, err := e.Neg(x)
+		if err != nil {
+			return err
+		}
+		_, err = e.MatMul(u, xt)
+		return err
+	}
 	// FSS comparison: the correction words, 8·fss.KeyWords = 1528 bytes per element, go to P0
 	// and P1, and the batch's 16-byte AES key to P1.
 	const key = 8 * fss.KeyWords
 	cases := []struct {
-		name string
-		p    mpc.Protocol
-		cmp  mpc.Comparison
-		op   func(e mpc.Engine, x *mpc.Share) error
-		want cost
+		name  string
+		p     mpc.Protocol
+		cmp   mpc.Comparison
+		shape []int // x's shape; nil means [n]
+		fix   bool  // Fix x before the meter starts
+		op    func(e mpc.Engine, x *mpc.Share) error
+		want  cost
 	}{
-		{"2pc/mul", mpc.TwoPC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
-			cost{[3]int64{1, 1, 0}, [3]int64{16 * n, 16 * n, 0}, [3]int64{0, 8 * n, 0}}},
-		{"3pc/mul", mpc.ThreePC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
+		// Input, 2pc: the non-owner's share is drawn from the P0–P1 input stream and the owner
+		// keeps x minus it: nothing travels, no round, no material.
+		{"2pc/input-P0", mpc.TwoPC, "", nil, false, input(0), cost{}},
+		{"2pc/input-P1", mpc.TwoPC, "", nil, false, input(1), cost{}},
+		// Input, 3pc: the owner draws two components from its streams and sends the third
+		// (8 bytes per element) to each of its two peers in one round: 16n from the owner; the
+		// peers count the round (they receive in it) but send nothing.
+		{"3pc/input-P1", mpc.ThreePC, "", nil, false, input(1),
+			cost{[3]int64{1, 1, 1}, [3]int64{0, 16 * n, 0}, [3]int64{}}},
+		{"3pc/input-P2", mpc.ThreePC, "", nil, false, input(2),
+			cost{[3]int64{1, 1, 1}, [3]int64{0, 0, 16 * n}, [3]int64{}}},
+		// (Input from outside the parties, the client's, is mpc.Split at the client: the parties
+		// receive ready shares and the engine does no work, so there is nothing to meter.)
+		//
+		// Open, 2pc: P0 and P1 swap their additive shares, 8n each, one round.
+		{"2pc/open", mpc.TwoPC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Open(x); return err },
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{}}},
+		// Open, 3pc: each party sends its Next component (8n) to its previous neighbour, which
+		// misses exactly that one.
+		{"3pc/open", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Open(x); return err },
 			cost{[3]int64{1, 1, 1}, [3]int64{8 * n, 8 * n, 8 * n}, [3]int64{}}},
-		{"2pc/trunc", mpc.TwoPC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
+		// OpenTo(0), 2pc: P1 sends its share (8n); P0 only receives; both count the round.
+		{"2pc/opento-P0", mpc.TwoPC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.OpenTo(0, x); return err },
+			cost{[3]int64{1, 1, 0}, [3]int64{0, 8 * n, 0}, [3]int64{}}},
+		// OpenTo(t), 3pc: party t misses x_{t+2}, which party t+1 holds as Next and sends (8n);
+		// the third party is idle. t = 0: P1 sends; t = 1: P2 sends, P0 idle.
+		{"3pc/opento-P0", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.OpenTo(0, x); return err },
+			cost{[3]int64{1, 1, 0}, [3]int64{0, 8 * n, 0}, [3]int64{}}},
+		{"3pc/opento-P1", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.OpenTo(1, x); return err },
+			cost{[3]int64{0, 1, 1}, [3]int64{0, 0, 8 * n}, [3]int64{}}},
+		{"2pc/mul", mpc.TwoPC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
+			cost{[3]int64{1, 1, 0}, [3]int64{16 * n, 16 * n, 0}, [3]int64{0, 8 * n, 0}}},
+		{"3pc/mul", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
+			cost{[3]int64{1, 1, 1}, [3]int64{8 * n, 8 * n, 8 * n}, [3]int64{}}},
+		// MatMul, 2pc: one message opens E = X − A (rows·inner) and F = Y − B (inner·rows):
+		// 8·2·mk bytes each, one round. A and B come from the dealer streams; only P1's
+		// correction of C (rows·rows elements) travels: 8·out bytes to P1.
+		{"2pc/matmul", mpc.TwoPC, "", []int{rows, inner}, false, matmul,
+			cost{[3]int64{1, 1, 0}, [3]int64{16 * mk, 16 * mk, 0}, [3]int64{0, 8 * out, 0}}},
+		// With the right operand fixed (its mask and opened difference known), only E travels:
+		// 8·mk bytes; the dealer derives C from the fixed mask, still 8·out bytes to P1.
+		{"2pc/matmul-fixed", mpc.TwoPC, "", []int{rows, inner}, true, matmulFixed,
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * mk, 8 * mk, 0}, [3]int64{0, 8 * out, 0}}},
+		// MatMul, 3pc: local 3-out-of-3 product, reshared with 8 bytes per output element.
+		{"3pc/matmul", mpc.ThreePC, "", []int{rows, inner}, false, matmul,
+			cost{[3]int64{1, 1, 1}, [3]int64{8 * out, 8 * out, 8 * out}, [3]int64{}}},
+		{"3pc/matmul-fixed", mpc.ThreePC, "", []int{rows, inner}, true, matmulFixed,
+			cost{[3]int64{1, 1, 1}, [3]int64{8 * out, 8 * out, 8 * out}, [3]int64{}}},
+		// Fix, 2pc: the mask M is drawn from the dealer streams (no derived part, so no
+		// material message); P0 and P1 swap their shares of x − M: 8n each, one round.
+		{"2pc/fix", mpc.TwoPC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Fix(x); return err },
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{}}},
+		// Fix, 3pc: a local no-op (it caches Own + Next).
+		{"3pc/fix", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Fix(x); return err },
+			cost{}},
+		// Select(c, a, b) = b + c·(a − b): one Mul of n elements, the rest local.
+		{"2pc/select", mpc.TwoPC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Select(x, x, x); return err },
+			cost{[3]int64{1, 1, 0}, [3]int64{16 * n, 16 * n, 0}, [3]int64{0, 8 * n, 0}}},
+		{"3pc/select", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Select(x, x, x); return err },
+			cost{[3]int64{1, 1, 1}, [3]int64{8 * n, 8 * n, 8 * n}, [3]int64{}}},
+		// OneHot(idx, width), 2pc: P0 and P1 swap their shares of idx − r (8n each, one round);
+		// r comes from the streams, and P1's correction of the one-hot rows of r (n·N elements)
+		// travels: 8·n·N bytes to P1.
+		{"2pc/onehot", mpc.TwoPC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.OneHot(x, width); return err },
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{0, 8 * n * N, 0}}},
+		// OneHot, 3pc (openToPairAndReshare with m = n·width outputs): round 1, P0 and P1 swap
+		// u (8n each) while P2 sends its z_2 to both (16n); round 2, P0 and P1 swap their masked
+		// rotated rows (8·n·width each). P2 deals the rows of r to P1 as in 2pc: 8·n·N.
+		{"3pc/onehot", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.OneHot(x, width); return err },
+			cost{[3]int64{2, 2, 1}, [3]int64{8*n + 8*n*width, 8*n + 8*n*width, 16 * n}, [3]int64{0, 8 * n * N, 0}}},
+		{"2pc/trunc", mpc.TwoPC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
 			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{0, 16 * n, 0}}},
-		{"3pc/trunc", mpc.ThreePC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
+		{"3pc/trunc", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Trunc(x, 16); return err },
 			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
-		{"3pc/multrunc", mpc.ThreePC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTrunc(x, x); return err },
-			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
-		{"2pc/multruncbits", mpc.TwoPC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTruncBits(x, x, 40); return err },
+		// MulTrunc, 2pc: Beaver Mul (1 round, E and F: 16n; P1 gets c's correction, 8n) then
+		// trunc2 (1 round, c = x + 2^62 + r: 8n; P1 gets the corrections of r >> f and MSB(r),
+		// 16n): 2 rounds, 24n sent, 24n offline to P1.
+		{"2pc/multrunc", mpc.TwoPC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTrunc(x, x); return err },
 			cost{[3]int64{2, 2, 0}, [3]int64{24 * n, 24 * n, 0}, [3]int64{0, 24 * n, 0}}},
-		{"3pc/multruncbits", mpc.ThreePC, "", func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTruncBits(x, x, 40); return err },
+		{"3pc/multrunc", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTrunc(x, x); return err },
 			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
-		{"2pc/ltz-circuit", mpc.TwoPC, mpc.CompareCircuit, ltz,
+		{"2pc/multruncbits", mpc.TwoPC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTruncBits(x, x, 40); return err },
+			cost{[3]int64{2, 2, 0}, [3]int64{24 * n, 24 * n, 0}, [3]int64{0, 24 * n, 0}}},
+		{"3pc/multruncbits", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.MulTruncBits(x, x, 40); return err },
+			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{0, 16 * n, 0}}},
+		{"2pc/ltz-circuit", mpc.TwoPC, mpc.CompareCircuit, nil, false, ltz,
 			cost{[3]int64{8, 8, 0}, [3]int64{184*n + n/8, 184*n + n/8, 0}, [3]int64{0, 104 * n, 0}}},
-		{"3pc/ltz-circuit", mpc.ThreePC, mpc.CompareCircuit, ltz,
+		{"3pc/ltz-circuit", mpc.ThreePC, mpc.CompareCircuit, nil, false, ltz,
 			cost{[3]int64{8, 8, 8}, [3]int64{168 * n, 104 * n, 104 * n}, [3]int64{}}},
-		{"2pc/ltz-fss", mpc.TwoPC, "", ltz,
+		{"2pc/ltz-fss", mpc.TwoPC, "", nil, false, ltz,
 			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
-		{"3pc/ltz-fss", mpc.ThreePC, "", ltz,
+		{"3pc/ltz-fss", mpc.ThreePC, "", nil, false, ltz,
+			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{key * n, key*n + 16, 0}}},
+		// Less(a, b) = LTZ(a − b) with a local subtraction: exactly LTZ's figures above.
+		{"2pc/less-circuit", mpc.TwoPC, mpc.CompareCircuit, nil, false, less,
+			cost{[3]int64{8, 8, 0}, [3]int64{184*n + n/8, 184*n + n/8, 0}, [3]int64{0, 104 * n, 0}}},
+		{"3pc/less-circuit", mpc.ThreePC, mpc.CompareCircuit, nil, false, less,
+			cost{[3]int64{8, 8, 8}, [3]int64{168 * n, 104 * n, 104 * n}, [3]int64{}}},
+		{"2pc/less-fss", mpc.TwoPC, "", nil, false, less,
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
+		{"3pc/less-fss", mpc.ThreePC, "", nil, false, less,
 			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{key * n, key*n + 16, 0}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			x := &mpc.Tensor{Shape: []int{n}, Data: make([]uint64, n)}
+			shape := c.shape
+			if shape == nil {
+				shape = []int{n}
+			}
+			x := mpc.NewTensor(shape...)
 			xs := split(t, c.p, x)
 			res := mpctest.Run(t, c.p, mpctest.Memory, mpc.Config{Comparison: c.cmp}, func(e mpc.Engine) (mpc.Stat, error) {
+				x := xs[e.Party()]
+				if c.fix {
+					f, err := e.Fix(x)
+					if err != nil {
+						return mpc.Stat{}, err
+					}
+					x = f[0]
+				}
 				e.Meter().Reset()
 				defer e.Meter().Scope("op")()
-				err := c.op(e, xs[e.Party()])
+				err := c.op(e, x)
 				return e.Meter().Under("op"), err
 			})
+			var sent, recv, offSent, offRecv int64
 			for i := 0; i < 3; i++ {
 				s := res[i]
+				sent, recv, offSent, offRecv = sent+s.OnlineSent, recv+s.OnlineRecv, offSent+s.OfflineSent, offRecv+s.OfflineRecv
 				if c.p == mpc.TwoPC && i == 2 {
-					if s.OnlineSent != 0 || s.Rounds != 0 {
-						t.Errorf("dealer had online traffic: %+v", s)
+					if s.OnlineSent != 0 || s.OnlineRecv != 0 || s.Rounds != 0 || s.OfflineRecv != 0 {
+						t.Errorf("dealer had online traffic or received material: %+v", s)
 					}
 					continue
 				}
 				if s.Rounds != c.want.rounds[i] || s.OnlineSent != c.want.sent[i] || s.OfflineRecv != c.want.offline[i] {
 					t.Errorf("party %d: rounds %d sent %d offline-recv %d; want %d %d %d", i, s.Rounds, s.OnlineSent, s.OfflineRecv, c.want.rounds[i], c.want.sent[i], c.want.offline[i])
+				}
+			}
+			// Every byte sent is received by someone, online and offline alike.
+			if sent != recv || offSent != offRecv {
+				t.Errorf("sent %d online / %d offline bytes in all, received %d / %d", sent, offSent, recv, offRecv)
+			}
+		})
+	}
+}
+
+// TestMeterScopes nests labels as a model does ("layer3", "attn", "softmax") and checks that
+// each operation is charged to the innermost open path, that closing a scope charges the next
+// operations to its parent again, and that Under sums a label with its descendants only
+// ("layer3/attnX" is not under "layer3/attn").
+func TestMeterScopes(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(string(p), func(t *testing.T) {
+			// Online bytes each computing party sends per element: Mul opens E and F in 2pc
+			// (16) and reshares once in 3pc (8); Open sends one share component (8).
+			mulB, openB := int64(8), int64(8)
+			mulOff := int64(0) // offline bytes P1 receives per Mul element (2pc: c's correction)
+			if p == mpc.TwoPC {
+				mulB, mulOff = 16, 8
+			}
+			sh := func(k int) []*mpc.Share { return split(t, p, mpc.NewTensor(k)) }
+			x1000, x100, x10, x7, x3 := sh(1000), sh(100), sh(10), sh(7), sh(3)
+			type out struct {
+				stats map[string]mpc.Stat
+				under map[string]mpc.Stat
+				paths []string
+			}
+			res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (out, error) {
+				m, i := e.Meter(), e.Party()
+				var o out
+				path := func() { o.paths = append(o.paths, m.Path()) }
+				m.Reset()
+				closeLayer := m.Scope("layer3")
+				path()
+				if _, err := e.Mul(x1000[i], x1000[i]); err != nil { // layer3
+					return o, err
+				}
+				closeAttn := m.Scope("attn")
+				path()
+				if _, err := e.Open(x100[i]); err != nil { // layer3/attn
+					return o, err
+				}
+				closeSoftmax := m.Scope("softmax")
+				path()
+				if _, err := e.Mul(x10[i], x10[i]); err != nil { // layer3/attn/softmax
+					return o, err
+				}
+				closeSoftmax()
+				path()
+				if _, err := e.Open(x10[i]); err != nil { // layer3/attn again
+					return o, err
+				}
+				closeAttn()
+				closeX := m.Scope("attnX")
+				path()
+				if _, err := e.Open(x7[i]); err != nil { // layer3/attnX
+					return o, err
+				}
+				closeX()
+				closeLayer()
+				path()
+				if _, err := e.Open(x3[i]); err != nil { // the root label ""
+					return o, err
+				}
+				o.stats = m.Stats()
+				o.under = map[string]mpc.Stat{}
+				for _, l := range []string{"layer3", "layer3/attn", "layer3/attn/softmax", "layer3/attnX", ""} {
+					o.under[l] = m.Under(l)
+				}
+				o.under["total"] = m.Total()
+				return o, nil
+			})
+			wantPaths := []string{"layer3", "layer3/attn", "layer3/attn/softmax", "layer3/attn", "layer3/attnX", ""}
+			type c struct{ sent, rounds, off int64 } // at P1: bytes sent, rounds, offline received
+			own := map[string]c{
+				"layer3":              {1000 * mulB, 1, 1000 * mulOff},
+				"layer3/attn":         {(100 + 10) * openB, 2, 0},
+				"layer3/attn/softmax": {10 * mulB, 1, 10 * mulOff},
+				"layer3/attnX":        {7 * openB, 1, 0},
+				"":                    {3 * openB, 1, 0},
+			}
+			add := func(ls ...string) c {
+				var s c
+				for _, l := range ls {
+					s = c{s.sent + own[l].sent, s.rounds + own[l].rounds, s.off + own[l].off}
+				}
+				return s
+			}
+			under := map[string]c{
+				"layer3":              add("layer3", "layer3/attn", "layer3/attn/softmax", "layer3/attnX"),
+				"layer3/attn":         add("layer3/attn", "layer3/attn/softmax"),
+				"layer3/attn/softmax": own["layer3/attn/softmax"],
+				"layer3/attnX":        own["layer3/attnX"],
+				"":                    add("layer3", "layer3/attn", "layer3/attn/softmax", "layer3/attnX", ""),
+				"total":               add("layer3", "layer3/attn", "layer3/attn/softmax", "layer3/attnX", ""),
+			}
+			parties := []int{0, 1, 2}
+			if p == mpc.TwoPC {
+				parties = []int{0, 1}
+			}
+			for _, i := range parties {
+				r := res[i]
+				if !slices.Equal(r.paths, wantPaths) {
+					t.Errorf("party %d: paths %q, want %q", i, r.paths, wantPaths)
+				}
+				if got := slices.Sorted(maps.Keys(r.stats)); !slices.Equal(got, slices.Sorted(maps.Keys(own))) {
+					t.Errorf("party %d: labels %q, want %q", i, got, slices.Sorted(maps.Keys(own)))
+				}
+				check := func(kind, l string, s mpc.Stat, w c) {
+					off := w.off
+					if i != 1 {
+						off = 0 // only P1 receives Mul material (2pc)
+					}
+					if s.OnlineSent != w.sent || s.OnlineRecv != w.sent || s.Rounds != w.rounds || s.OfflineRecv != off {
+						t.Errorf("party %d, %s %q: sent %d recv %d rounds %d offline %d; want %d %d %d %d",
+							i, kind, l, s.OnlineSent, s.OnlineRecv, s.Rounds, s.OfflineRecv, w.sent, w.sent, w.rounds, off)
+					}
+				}
+				for l, w := range own {
+					check("label", l, r.stats[l], w)
+				}
+				for l, w := range under {
+					check("under", l, r.under[l], w)
+				}
+			}
+			if p == mpc.TwoPC {
+				// The dealer runs the same scopes: its material is charged to the same labels.
+				d := res[2]
+				for l, w := range own {
+					if s := d.stats[l]; s.OfflineSent != w.off || s.OnlineSent != 0 || s.Rounds != 0 {
+						t.Errorf("dealer, label %q: offline sent %d online %d rounds %d; want %d 0 0", l, s.OfflineSent, s.OnlineSent, s.Rounds, w.off)
+					}
+				}
+				if s := d.under["layer3"]; s.OfflineSent != under["layer3"].off {
+					t.Errorf("dealer: offline sent under layer3 %d, want %d", s.OfflineSent, under["layer3"].off)
 				}
 			}
 		})
@@ -632,32 +917,34 @@ func TestBadInput(t *testing.T) {
 
 func TestOneHot(t *testing.T) {
 	for _, p := range protocols {
-		for _, n := range []int{1, 5, 8, 33} {
-			t.Run(fmt.Sprintf("%s/n=%d", p, n), func(t *testing.T) {
-				idx := &mpc.Tensor{Shape: []int{2, n}}
-				for i := 0; i < 2*n; i++ {
-					idx.Data = append(idx.Data, uint64((i*7+3)%n))
-				}
-				xs := split(t, p, idx)
-				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
-					return e.OneHot(xs[e.Party()], n)
-				})
-				got := mpctest.Reveal(t, p, res)
-				if !slices.Equal(got.Shape, []int{2, n, n}) {
-					t.Fatalf("shape %v", got.Shape)
-				}
-				for i, v := range idx.Data {
-					for j := 0; j < n; j++ {
-						want := uint64(0)
-						if uint64(j) == v {
-							want = 1
-						}
-						if got.Data[i*n+j] != want {
-							t.Fatalf("onehot(%d)[%d] = %d", v, j, got.Data[i*n+j])
+		for _, nw := range networks(t) {
+			for _, n := range []int{1, 5, 8, 33} {
+				t.Run(fmt.Sprintf("%s/%s/n=%d", p, nw.name, n), func(t *testing.T) {
+					idx := &mpc.Tensor{Shape: []int{2, n}}
+					for i := 0; i < 2*n; i++ {
+						idx.Data = append(idx.Data, uint64((i*7+3)%n))
+					}
+					xs := split(t, p, idx)
+					res := mpctest.Run(t, p, nw.nw, mpc.Config{}, func(e mpc.Engine) (*mpc.Share, error) {
+						return e.OneHot(xs[e.Party()], n)
+					})
+					got := mpctest.Reveal(t, p, res)
+					if !slices.Equal(got.Shape, []int{2, n, n}) {
+						t.Fatalf("shape %v", got.Shape)
+					}
+					for i, v := range idx.Data {
+						for j := 0; j < n; j++ {
+							want := uint64(0)
+							if uint64(j) == v {
+								want = 1
+							}
+							if got.Data[i*n+j] != want {
+								t.Fatalf("onehot(%d)[%d] = %d", v, j, got.Data[i*n+j])
+							}
 						}
 					}
-				}
-			})
+				})
+			}
 		}
 	}
 }

@@ -6,6 +6,11 @@
 // elsewhere, with the purego build tag, or when the environment variable MPC_RING_NOASM is
 // set to a value other than "" or "0" at start-up, they run on portable Go. Large products
 // are split across GOMAXPROCS goroutines.
+//
+// Every matrix product (MatMul, MatMulNT and each product of BatchMatMul/BatchMatMulNT) is
+// first offered to package gpu, which takes it in a binary built with the cuda tag when a
+// device is usable and the environment variable MPCACHE_GPU (auto, the default; cpu; cuda)
+// allows it; see docs/GPU.md. Otherwise, and always without the tag, the CPU computes it.
 package ring
 
 import "github.com/privinfer/mpcache/gpu"

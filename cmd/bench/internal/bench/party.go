@@ -83,10 +83,12 @@ func setNet(sh *transport.Shaper, j *Job, n Net) {
 }
 
 // Backend reports the local-arithmetic backend this process uses: "cuda" when the binary was
-// built with the cuda tag, a device is present and MPCACHE_GPU is not "off"; else "cpu".
+// built with the cuda tag, a device is present and MPCACHE_GPU is not "cpu"; else "cpu". With
+// MPCACHE_GPU=cuda and no usable GPU it exits with gpu's error instead (no CPU fallback).
 func Backend() (backend, device string) {
-	if os.Getenv("MPCACHE_GPU") == "off" || !gpu.Available() {
-		return "cpu", ""
+	if err := gpu.Check(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(2)
 	}
 	info, err := gpu.Device()
 	if err != nil {
