@@ -4,7 +4,11 @@
 // reciprocal, inverse square root, softmax, GeLU, SiLU, LayerNorm, RMSNorm).
 //
 // Conventions. Every function takes whole tensors and works along the last axis unless stated;
-// independent rows, heads and elements share communication rounds. Values are fixed point with
+// independent rows, heads and elements share communication rounds. To reduce along another axis,
+// move it last with mpc.Permute (a local relabelling of the shares, no communication) and back:
+// one axis convention keeps each function's round structure in one place, and every caller in
+// this repository (softmax over keys, argmax over the vocabulary, top-k over clusters) reduces
+// along the last axis anyway. Values are fixed point with
 // e.Frac() fractional bits unless a function says it returns plain ring integers (bits 0/1,
 // indices). Each function's doc comment states its accuracy on the input range it supports and
 // its cost: online rounds, online bytes sent per element per party, and offline bytes (material
