@@ -88,6 +88,9 @@ func NewMPCache(p MPCacheParams) (*MPCache, error) {
 // Name returns "mpcache".
 func (*MPCache) Name() string { return "mpcache" }
 
+// Params returns the policy's parameters.
+func (m *MPCache) Params() MPCacheParams { return m.p }
+
 // Window returns the observation window W for a prompt of T tokens.
 func (m *MPCache) Window(T int) int {
 	r := m.p.WindowRatio

@@ -1,7 +1,8 @@
 // Package test holds the end-to-end tests: real party processes (cmd/party) and the client
-// (cmd/client), built once per run, talking over loopback with mutual TLS. They need the
+// (cmd/client), built once per run, talking over loopback with mutual TLS. Most need the
 // stories260K model in ../shared/models/stories260K (relative to the repository root) and skip
-// with a message when it is absent.
+// with a message when it is absent; those of `client local` (local_test.go) run on the
+// embedded default model and need nothing.
 package test
 
 import (

@@ -38,6 +38,7 @@ func certs(args []string) error {
 	dir := fs.String("dir", "", "the directory to write the deployment's files into (required; must not hold one already)")
 	name := fs.String("deployment", "demo", "the deployment's name (in every certificate)")
 	proto := fs.String("protocol", "2pc", "2pc (p0, p1, dealer) or 3pc (p0, p1, p2)")
+	prep := fs.String("preprocessing", "dealer", "2pc's material: dealer, or dealer-free (p0 and p1 make it between themselves; no dealer)")
 	addrs, hosts, metrics, shares := roleMap{}, roleMap{}, roleMap{}, roleMap{}
 	fs.Var(addrs, "party", "where a party is reached, role=host:port; one for each party (required)")
 	fs.Var(hosts, "host", "extra names or IPs for a party's certificate, role=name[,name...]; repeatable")
@@ -54,7 +55,14 @@ func certs(args []string) error {
 	if err != nil {
 		return err
 	}
-	plan := deploy.Plan{Name: *name, Protocol: p, Addrs: map[role.Role]string{}, Metrics: map[role.Role]string{},
+	pre, err := role.ParsePreprocessing(*prep)
+	if err != nil {
+		return fmt.Errorf("certs: -preprocessing: %w", err)
+	}
+	if err := pre.Check(p); err != nil {
+		return fmt.Errorf("certs: -preprocessing: %w", err)
+	}
+	plan := deploy.Plan{Name: *name, Protocol: p, Preprocessing: pre, Addrs: map[role.Role]string{}, Metrics: map[role.Role]string{},
 		ShareDir: map[role.Role]string{}, Hosts: map[role.Role][]string{}, Validity: *validity}
 	for r, a := range addrs {
 		plan.Addrs[r] = a
@@ -72,9 +80,9 @@ func certs(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stdout, "deployment %q (%s) written to %s:\n", *name, p, *dir)
+	fmt.Fprintf(os.Stdout, "deployment %q (%s) written to %s:\n", *name, p.Describe(pre), *dir)
 	fmt.Fprintf(os.Stdout, "  %-8s the CA and every certificate; keep %s offline\n", "pki/", filepath.Join("pki", "ca-key.pem"))
-	for _, r := range p.Roles() {
+	for _, r := range p.RolesWith(pre) {
 		id, err := pki.LoadIdentity(pki.Files(filepath.Join(*dir, "pki"), r))
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,11 +38,25 @@ func (g *genFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&g.model, "model", "", "the model: a llama2.c or Hugging Face directory (default: the embedded default model, "+client.DefaultModelName+")")
 	fs.StringVar(&g.prompt, "prompt", "", `the prompt (default "ROMEO:" for the default model, else "Once upon a time")`)
 	fs.IntVar(&g.n, "n", 16, "the number of tokens to generate")
-	fs.StringVar(&g.policy, "policy", policies.Default, "the KV-cache policy: "+strings.Join(policies.Names(), ", "))
+	fs.StringVar(&g.policy, "policy", policies.Default, "the KV-cache policy, name or name@budget (a fraction of the prompt, default "+
+		strconv.FormatFloat(policies.DefaultBudget, 'g', -1, 64)+"; e.g. mpcache@0.5): "+strings.Join(policies.Names(), ", "))
 	fs.Var(g.params, "policy-param", "a public parameter of the policy, name=value; repeatable")
 	fs.BoolVar(&g.json, "json", false, "print one JSON object at the end instead of text")
 	fs.BoolVar(&g.check, "check", false, "also run the float64 reference locally and compare the tokens")
 	fs.DurationVar(&g.stall, "timeout", client.DefaultStallTimeout, "give up when the parties make no progress for this long")
+}
+
+// cachePolicy returns the name and parameters of the policy -policy (name or name@budget) and
+// -policy-param give, checked.
+func (g *genFlags) cachePolicy() (string, policies.Params, error) {
+	name, params, err := policies.ParseSpec(g.policy, policies.Params(g.params))
+	if err == nil {
+		_, err = policies.Lookup(name, params)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("-policy: %w", err)
+	}
+	return name, params, nil
 }
 
 type paramFlag map[string]string
@@ -130,7 +145,8 @@ func runGeneration(ctx context.Context, c *client.Client, m *model.Model, tok mo
 		return fmt.Errorf("the prompt has %d tokens; with %d new tokens that needs %d positions, more than the model's context of %d",
 			len(ids), g.n, need, m.Config.MaxSeq)
 	}
-	if _, err := policies.Lookup(g.policy, policies.Params(g.params)); err != nil {
+	policy, params, err := g.cachePolicy()
+	if err != nil {
 		return err
 	}
 	id := g.modelID
@@ -143,7 +159,7 @@ func runGeneration(ctx context.Context, c *client.Client, m *model.Model, tok mo
 	var ref []int
 	if g.check {
 		var err error
-		if ref, err = client.Reference(m, ids, g.n, g.policy, g.params); err != nil {
+		if ref, err = client.Reference(m, ids, g.n, policy, params); err != nil {
 			return fmt.Errorf("reference: %w", err)
 		}
 	}
@@ -165,8 +181,8 @@ func runGeneration(ctx context.Context, c *client.Client, m *model.Model, tok mo
 		}
 		shown = text
 	}
-	res, err := c.Generate(ctx, client.Request{ModelID: id, Prompt: ids, MaxNewTokens: g.n, Policy: g.policy,
-		PolicyParams: g.params, StallTimeout: g.stall}, onToken)
+	res, err := c.Generate(ctx, client.Request{ModelID: id, Prompt: ids, MaxNewTokens: g.n, Policy: policy,
+		PolicyParams: params, StallTimeout: g.stall}, onToken)
 	if err != nil {
 		if !g.json {
 			fmt.Fprintln(out)

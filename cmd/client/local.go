@@ -19,6 +19,8 @@ import (
 func local(args []string) (err error) {
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	proto := fs.String("protocol", "2pc", "2pc (p0, p1 and a dealer) or 3pc (p0, p1, p2)")
+	prep := fs.String("preprocessing", "dealer", "2pc's correlated randomness: dealer (a third process), or dealer-free (p0 and p1 make it by oblivious transfer and homomorphic encryption; two processes)")
+	precompute := fs.Bool("precompute", false, "dealer-free: produce each session's elementwise material (its budget, from the model's shape) before the prompt")
 	keep := fs.String("keep", "", "keep the deployment's files and party logs in this directory (default: a temporary one, removed)")
 	cmp := fs.String("comparison", "", "the parties' comparison protocol, fss or circuit (default: the engine's)")
 	var g genFlags
@@ -29,6 +31,22 @@ func local(args []string) (err error) {
 	p, err := role.ParseProtocol(*proto)
 	if err != nil {
 		return fmt.Errorf("local: -protocol: %w", err)
+	}
+	if _, _, err := g.cachePolicy(); err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	pre, err := role.ParsePreprocessing(*prep)
+	if err != nil {
+		return fmt.Errorf("local: -preprocessing: %w", err)
+	}
+	if err := pre.Check(p); err != nil {
+		return fmt.Errorf("local: -preprocessing: %w", err)
+	}
+	if *precompute && pre != role.DealerFree {
+		return fmt.Errorf("local: -precompute is for -preprocessing dealer-free")
+	}
+	if pre == role.DealerFree && *cmp == "fss" {
+		return fmt.Errorf("local: -comparison fss needs a dealer; dealer-free 2pc compares with the circuit")
 	}
 	m, tok, err := client.OpenModel(g.model)
 	if err != nil {
@@ -44,12 +62,15 @@ func local(args []string) (err error) {
 		fmt.Fprintf(os.Stderr, "local: "+format+"\n", a...)
 	}
 	start := time.Now()
-	note("starting %d party processes (%s) on loopback with mutual TLS", len(p.Roles()), p)
+	note("starting %d party processes (%s) on loopback with mutual TLS", len(p.RolesWith(pre)), p.Describe(pre))
 	var extra string
 	if *cmp != "" {
 		extra = fmt.Sprintf("[sessions]\ncomparison = %q\n", *cmp)
 	}
-	n, err := localnet.Start(ctx, localnet.Options{Protocol: p, Command: []string{exe, "party"}, Dir: *keep, Extra: extra})
+	if *precompute {
+		extra += "\n[dealer_free]\nprecompute = true\n"
+	}
+	n, err := localnet.Start(ctx, localnet.Options{Protocol: p, Preprocessing: pre, Command: []string{exe, "party"}, Dir: *keep, Extra: extra})
 	if err != nil {
 		return err
 	}
@@ -83,7 +104,7 @@ func local(args []string) (err error) {
 		if ctx.Err() != nil {
 			return fmt.Errorf("local: interrupted")
 		}
-		for _, r := range p.Roles() {
+		for _, r := range p.RolesWith(pre) {
 			note("%s's log ends:\n%s", r, n.LogTail(r, 5))
 		}
 		return err
@@ -93,7 +114,7 @@ func local(args []string) (err error) {
 
 func partyList(n *localnet.Net) string {
 	s := ""
-	for i, r := range role.Protocol(n.Deployment.Protocol).Roles() {
+	for i, r := range n.Deployment.Roles() {
 		if i > 0 {
 			s += ", "
 		}

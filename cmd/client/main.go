@@ -4,10 +4,10 @@
 //
 // Usage:
 //
-//	client local     [-model DIR] [-protocol 2pc|3pc] [-prompt TEXT] [-n N] [-policy NAME] [-json] [-check]
+//	client local     [-model DIR] [-protocol 2pc|3pc] [-prompt TEXT] [-n N] [-policy NAME[@BUDGET]] [-json] [-check]
 //	client certs     -dir DIR -deployment NAME [-protocol 2pc|3pc] -party p0=HOST:PORT -party p1=... -party dealer|p2=...
 //	client provision -config client.toml [-model DIR] | -protocol P -out DIR [-model DIR]
-//	client generate  -config client.toml [-model DIR] [-prompt TEXT] [-n N] [-policy NAME] [-json] [-check]
+//	client generate  -config client.toml [-model DIR] [-prompt TEXT] [-n N] [-policy NAME[@BUDGET]] [-json] [-check]
 //	client list      -config client.toml
 //
 // Run `client <command> -h` for a command's flags.

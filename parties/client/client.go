@@ -15,11 +15,13 @@ import (
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/privinfer/mpcache/parties/link"
 	"github.com/privinfer/mpcache/parties/pki"
 	"github.com/privinfer/mpcache/parties/role"
+	"github.com/privinfer/mpcache/parties/wire"
 	"github.com/privinfer/mpcache/proto/partypb"
 )
 
@@ -95,6 +97,12 @@ func (c *Client) wake() {
 		cc.WaitForStateChange(ctx, connectivity.TransientFailure)
 		cancel()
 	}
+}
+
+// withPreprocessing names the deployment's preprocessing in the call's metadata (see
+// wire.PreprocessingHeader), so that a party configured otherwise refuses with the difference.
+func (c *Client) withPreprocessing(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, wire.PreprocessingHeader, string(c.d.Pre()))
 }
 
 // Protocol is the deployment's protocol.

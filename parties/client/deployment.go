@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -25,6 +26,7 @@ import (
 //
 //	deployment = "demo"
 //	protocol   = "3pc"
+//	preprocessing = "dealer-free"  # 2pc only: no dealer (default "dealer")
 //
 //	[tls]
 //	ca   = "ca.pem"          # the deployment CA: party certificates must chain to it
@@ -38,10 +40,13 @@ import (
 //
 // Relative file names are relative to the file.
 type Deployment struct {
-	Name     string            `toml:"deployment"`
-	Protocol string            `toml:"protocol"`
-	TLS      TLS               `toml:"tls"`
-	Parties  map[string]string `toml:"parties"`
+	Name     string `toml:"deployment"`
+	Protocol string `toml:"protocol"`
+	// Preprocessing is "dealer-free" for a 2pc deployment without a dealer ("" or "dealer":
+	// with one).
+	Preprocessing string            `toml:"preprocessing"`
+	TLS           TLS               `toml:"tls"`
+	Parties       map[string]string `toml:"parties"`
 
 	// File is where the deployment was read from, for messages.
 	File string `toml:"-"`
@@ -94,16 +99,28 @@ func (d *Deployment) Validate() error {
 	if err != nil {
 		add("protocol", "%q is not 2pc or 3pc", d.Protocol)
 	}
+	pre, perr := role.ParsePreprocessing(d.Preprocessing)
+	if perr != nil {
+		add("preprocessing", "%q is not %s or %s", d.Preprocessing, role.FromDealer, role.DealerFree)
+	} else if err == nil {
+		if perr = pre.Check(proto); perr != nil {
+			add("preprocessing", "%s is for 2pc only, not %s", pre, proto)
+		}
+	}
+	if perr != nil {
+		pre = role.FromDealer
+	}
 	for k, v := range map[string]string{"tls.ca": d.TLS.CA, "tls.cert": d.TLS.Cert, "tls.key": d.TLS.Key} {
 		if v == "" {
 			add(k, "missing")
 		}
 	}
 	if err == nil {
-		for _, r := range proto.Roles() {
+		roles := proto.RolesWith(pre)
+		for _, r := range roles {
 			addr, ok := d.Parties[string(r)]
 			if !ok {
-				add("parties."+string(r), "missing: a %s deployment needs the address of %s", proto, r)
+				add("parties."+string(r), "missing: a %s deployment needs the address of %s", proto.Describe(pre), r)
 				continue
 			}
 			if h, p, err := net.SplitHostPort(addr); err != nil || h == "" || p == "" {
@@ -111,8 +128,8 @@ func (d *Deployment) Validate() error {
 			}
 		}
 		for k := range d.Parties {
-			if _, err := proto.Party(role.Role(k)); err != nil {
-				add("parties."+k, "a %s deployment has no party %s", proto, k)
+			if !slices.Contains(roles, role.Role(k)) {
+				add("parties."+k, "a %s deployment has no party %s", proto.Describe(pre), k)
 			}
 		}
 	}
@@ -121,7 +138,16 @@ func (d *Deployment) Validate() error {
 }
 
 // Roles returns the deployment's party roles, by party number.
-func (d *Deployment) Roles() []role.Role { return role.Protocol(d.Protocol).Roles() }
+func (d *Deployment) Roles() []role.Role { return role.Protocol(d.Protocol).RolesWith(d.Pre()) }
+
+// Pre is the deployment's preprocessing (role.FromDealer unless it says dealer-free).
+func (d *Deployment) Pre() role.Preprocessing {
+	p, err := role.ParsePreprocessing(d.Preprocessing)
+	if err != nil {
+		return role.FromDealer
+	}
+	return p
+}
 
 // Write stores the deployment as TOML at path, with file names relative to path's directory
 // where they lie below it.
@@ -134,8 +160,11 @@ func (d *Deployment) Write(path string) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# The client's view of deployment %s: the parties' addresses and the client's credentials.\n", d.Name)
-	fmt.Fprintf(&b, "deployment = %q\nprotocol   = %q\n\n[tls]\nca   = %q\ncert = %q\nkey  = %q\n\n[parties]\n",
-		d.Name, d.Protocol, rel(d.TLS.CA), rel(d.TLS.Cert), rel(d.TLS.Key))
+	fmt.Fprintf(&b, "deployment = %q\nprotocol   = %q\n", d.Name, d.Protocol)
+	if d.Pre() == role.DealerFree {
+		fmt.Fprintf(&b, "preprocessing = %q\n", role.DealerFree)
+	}
+	fmt.Fprintf(&b, "\n[tls]\nca   = %q\ncert = %q\nkey  = %q\n\n[parties]\n", rel(d.TLS.CA), rel(d.TLS.Cert), rel(d.TLS.Key))
 	for _, r := range d.Roles() {
 		fmt.Fprintf(&b, "%-6s = %q\n", r, d.Parties[string(r)])
 	}

@@ -145,7 +145,7 @@ func (g *generation) open(ctx context.Context) error {
 	}
 	res := make([]*partypb.OpenSessionResponse, len(c.roles))
 	errs := c.each(c.all(), func(i int) error {
-		r, err := c.party[i].OpenSession(ctx, req)
+		r, err := c.party[i].OpenSession(c.withPreprocessing(ctx), req)
 		if err != nil {
 			return c.fail(i, "open session", err)
 		}

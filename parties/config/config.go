@@ -6,6 +6,7 @@
 //
 //	deployment = "demo"
 //	protocol   = "2pc"          # or "3pc"
+//	preprocessing = "dealer"    # 2pc: "dealer" (default) or "dealer-free" (no dealer process)
 //	role       = "p0"           # p0, p1, dealer (2pc); p0, p1, p2 (3pc)
 //	listen     = "0.0.0.0:7000" # Link, Party, Provision and health services
 //	metrics    = "127.0.0.1:9100"
@@ -44,6 +45,11 @@
 //	comparison       = ""       # "fss" or "circuit"; "" is the engine's default
 //	max_share_bytes  = 68719476736
 //
+//	[dealer_free]               # optional, dealer-free 2pc only; p0 and p1 must agree
+//	precompute  = false         # produce the session's elementwise material before the prompt
+//	store_dir   = ""            # keep precomputed material sealed (AES-GCM) in files here
+//	store_bytes = 4294967296    # precompute only when the session's budget fits this bound
+//
 //	[log]
 //	level  = "info"             # debug, info, warn, error
 //	format = "text"             # text or json
@@ -59,6 +65,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,17 +80,21 @@ import (
 
 // Config is a party's configuration.
 type Config struct {
-	Deployment string          `toml:"deployment"`
-	Protocol   string          `toml:"protocol"`
-	Role       string          `toml:"role"`
-	Listen     string          `toml:"listen"`
-	Metrics    string          `toml:"metrics"`
-	ShareDir   string          `toml:"share_dir"`
-	TLS        TLS             `toml:"tls"`
-	Peers      map[string]Peer `toml:"peers"`
-	Link       Link            `toml:"link"`
-	Sessions   Sessions        `toml:"sessions"`
-	Log        Log             `toml:"log"`
+	Deployment string `toml:"deployment"`
+	Protocol   string `toml:"protocol"`
+	// Preprocessing is where a 2pc deployment's material comes from: "dealer" (or empty) or
+	// "dealer-free" (p0 and p1 only; see role.Preprocessing).
+	Preprocessing string          `toml:"preprocessing"`
+	Role          string          `toml:"role"`
+	Listen        string          `toml:"listen"`
+	Metrics       string          `toml:"metrics"`
+	ShareDir      string          `toml:"share_dir"`
+	TLS           TLS             `toml:"tls"`
+	Peers         map[string]Peer `toml:"peers"`
+	Link          Link            `toml:"link"`
+	Sessions      Sessions        `toml:"sessions"`
+	DealerFree    DealerFree      `toml:"dealer_free"`
+	Log           Log             `toml:"log"`
 
 	// File is the file the configuration was read from ("" when built in code); messages name it.
 	File string `toml:"-"`
@@ -139,6 +150,30 @@ type Sessions struct {
 	MaxShareBytes int64 `toml:"max_share_bytes"`
 }
 
+// DealerFree tunes the dealer-free material generator (mpc/twoparty) of a dealer-free 2pc
+// party. P0 and P1 must use the same precompute and store_bytes (the session set-up checks).
+type DealerFree struct {
+	// Precompute makes every session produce its elementwise material (the budget computed
+	// from the model's shape and the session's lengths, infer.MaterialBudget) right after the
+	// engine's set-up, before the prompt's forward, when it fits StoreBytes; otherwise the
+	// material is produced as it is used.
+	Precompute bool `toml:"precompute"`
+	// StoreDir keeps precomputed material in files there, sealed with AES-256-GCM under a key
+	// that never leaves the process; "" keeps it in memory.
+	StoreDir string `toml:"store_dir"`
+	// StoreBytes bounds the precomputed material of one session (default 4 GiB).
+	StoreBytes int64 `toml:"store_bytes"`
+}
+
+// DefaultStoreBytes is DealerFree.StoreBytes's default.
+const DefaultStoreBytes = 4 << 30
+
+// Pre is the configured preprocessing (valid after Validate).
+func (c *Config) Pre() role.Preprocessing {
+	p, _ := role.ParsePreprocessing(c.Preprocessing)
+	return p
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `toml:"level"`
@@ -189,6 +224,7 @@ func (c *Config) resolve(dir string) {
 		}
 	}
 	abs(&c.ShareDir)
+	abs(&c.DealerFree.StoreDir)
 	abs(&c.TLS.CA)
 	abs(&c.TLS.Cert)
 	abs(&c.TLS.Key)
@@ -224,15 +260,25 @@ func (c *Config) Validate() error {
 	if perr != nil {
 		e.add("protocol", "%q is not 2pc or 3pc", c.Protocol)
 	}
+	pre, preErr := role.ParsePreprocessing(c.Preprocessing)
+	if preErr != nil {
+		e.add("preprocessing", "%q is not %s or %s", c.Preprocessing, role.FromDealer, role.DealerFree)
+	} else if perr == nil {
+		if err := pre.Check(proto); err != nil {
+			e.add("preprocessing", "%s is for 2pc only: a %s deployment's material comes from p2 (remove preprocessing or set protocol = \"2pc\")", pre, proto)
+			preErr = err
+		}
+	}
 	self, rerr := role.Parse(c.Role)
 	switch {
 	case rerr != nil || !self.IsParty():
 		e.add("role", "%q is not a party role (p0, p1, p2 or dealer)", c.Role)
 		rerr = errors.New("bad role")
-	case perr == nil:
-		if _, err := proto.Party(self); err != nil {
-			e.add("role", "a %s deployment has no %s (its parties are %s)", proto, self, strings.Join(roleNames(proto.Roles()), ", "))
-			rerr = err
+	case perr == nil && preErr == nil:
+		roles := proto.RolesWith(pre)
+		if !slices.Contains(roles, self) {
+			e.add("role", "a %s deployment has no %s (its parties are %s)", proto.Describe(pre), self, strings.Join(roleNames(roles), ", "))
+			rerr = errors.New("no such role")
 		}
 	}
 	checkAddr(e, "listen", c.Listen, true)
@@ -247,8 +293,18 @@ func (c *Config) Validate() error {
 			e.add(key, "missing")
 		}
 	}
-	if perr == nil && rerr == nil {
-		c.validatePeers(e, proto, self)
+	if perr == nil && rerr == nil && preErr == nil {
+		c.validatePeers(e, proto, pre, self)
+	}
+	df := c.DealerFree
+	if preErr == nil && pre != role.DealerFree && (df.Precompute || df.StoreDir != "" || df.StoreBytes != 0) {
+		e.add("dealer_free", "set, but preprocessing is %s (set preprocessing = \"dealer-free\" or remove the section)", pre)
+	}
+	if df.StoreBytes < 0 {
+		e.add("dealer_free.store_bytes", "%d is negative", df.StoreBytes)
+	}
+	if preErr == nil && pre == role.DealerFree && c.Sessions.Comparison == "fss" {
+		e.add("sessions.comparison", "fss needs DCF keys from a dealer; dealer-free 2pc compares with the circuit (set comparison = \"circuit\" or leave it empty)")
 	}
 	l := c.Link
 	for key, d := range map[string]time.Duration{
@@ -294,9 +350,9 @@ func (c *Config) Validate() error {
 	return errors.Join(e.list...)
 }
 
-func (c *Config) validatePeers(e *errs, proto role.Protocol, self role.Role) {
+func (c *Config) validatePeers(e *errs, proto role.Protocol, pre role.Preprocessing, self role.Role) {
 	need := map[role.Role]bool{}
-	for _, r := range proto.Roles() {
+	for _, r := range proto.RolesWith(pre) {
 		if r != self {
 			need[r] = true
 		}
@@ -305,7 +361,7 @@ func (c *Config) validatePeers(e *errs, proto role.Protocol, self role.Role) {
 		key := "peers." + name
 		r, err := role.Parse(name)
 		if err != nil || string(r) != name || !need[r] {
-			e.add(key, "%s is not a peer of %s in a %s deployment (its peers are %s)", name, self, proto, strings.Join(peerNames(need), ", "))
+			e.add(key, "%s is not a peer of %s in a %s deployment (its peers are %s)", name, self, proto.Describe(pre), strings.Join(peerNames(need), ", "))
 			continue
 		}
 		checkAddr(e, key+".address", p.Address, false)
@@ -320,7 +376,7 @@ func (c *Config) validatePeers(e *errs, proto role.Protocol, self role.Role) {
 	}
 	for _, r := range peerNames(need) {
 		if _, ok := c.Peers[r]; !ok {
-			e.add("peers."+r, "missing: a %s deployment needs [peers.%s] with its address and certificate", proto, r)
+			e.add("peers."+r, "missing: a %s deployment needs [peers.%s] with its address and certificate", proto.Describe(pre), r)
 		}
 	}
 }
@@ -404,7 +460,7 @@ func (c *Config) LoadSecurity() (*Security, error) {
 		Pins:     map[role.Role]pki.Pin{},
 		Peers:    map[int]*tls.Config{},
 	}
-	for _, r := range proto.Roles() {
+	for _, r := range proto.RolesWith(c.Pre()) {
 		if r == self {
 			continue
 		}

@@ -134,7 +134,7 @@ func Check(cfg *config.Config, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "deployment %s, protocol %s, role %s (party %d), listening on %s\n", cfg.Deployment, cfg.Protocol, cfg.Role, cfg.Party(), cfg.Listen)
+	fmt.Fprintf(w, "deployment %s, protocol %s, role %s (party %d), listening on %s\n", cfg.Deployment, role.Protocol(cfg.Protocol).Describe(cfg.Pre()), cfg.Role, cfg.Party(), cfg.Listen)
 	fmt.Fprintf(w, "certificate %s (%s)\n", cfg.TLS.Cert, sec.Identity.Fingerprint())
 	for r, pin := range sec.Pins {
 		fmt.Fprintf(w, "peer %s at %s, pinned %s (%s)\n", r, cfg.Peers[string(r)].Address, pin.Fingerprint, pin.Source)
@@ -182,6 +182,9 @@ func Run(ctx, hard context.Context, cfg *config.Config, ls Listeners, logOut io.
 		MaxSessions: cfg.Sessions.Max, InputTimeout: cfg.Sessions.InputTimeout, ReadyTimeout: cfg.Sessions.ReadyTimeout,
 		RecvTimeout: cfg.Sessions.RecvTimeout, OutputRetention: cfg.Sessions.OutputRetention,
 		Comparison: mpc.Comparison(cfg.Sessions.Comparison), FinishTimeout: cfg.Sessions.FinishTimeout,
+		Preprocessing: cfg.Pre(),
+		DealerFree: session.DealerFree{Precompute: cfg.DealerFree.Precompute, StoreDir: cfg.DealerFree.StoreDir,
+			StoreBytes: cfg.DealerFree.StoreBytes},
 	})
 	if err != nil {
 		node.Close()
@@ -218,7 +221,7 @@ func Run(ctx, hard context.Context, cfg *config.Config, ls Listeners, logOut io.
 			models = append(models, m.ModelID)
 		}
 	}
-	attrs := []any{"protocol", proto, "addr", lis.Addr().String(), "share_dir", st.Dir(), "models", strings.Join(models, ",")}
+	attrs := []any{"protocol", proto, "preprocessing", cfg.Pre(), "addr", lis.Addr().String(), "share_dir", st.Dir(), "models", strings.Join(models, ",")}
 	if ms != nil {
 		attrs = append(attrs, "metrics", ms.Addr())
 	}

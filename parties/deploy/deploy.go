@@ -28,6 +28,9 @@ import (
 type Plan struct {
 	Name     string
 	Protocol role.Protocol
+	// Preprocessing is where a 2pc deployment's material comes from: role.DealerFree writes
+	// p0 and p1 only, with preprocessing = "dealer-free" in every file ("": the dealer).
+	Preprocessing role.Preprocessing
 	// Addrs is where each party is reached (host:port), by role.
 	Addrs map[role.Role]string
 	// Listen is each party's listen address; missing roles listen on all interfaces at the port
@@ -61,7 +64,14 @@ func Write(dir string, p Plan) (*Files, error) {
 	if err := pki.ValidDeployment(p.Name); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	roles := p.Protocol.Roles()
+	pre := p.Preprocessing
+	if pre == "" {
+		pre = role.FromDealer
+	}
+	if err := pre.Check(p.Protocol); err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	roles := p.Protocol.RolesWith(pre)
 	hosts := map[role.Role][]string{role.Client: {"localhost", "127.0.0.1"}}
 	for _, r := range roles {
 		addr, ok := p.Addrs[r]
@@ -96,8 +106,11 @@ func Write(dir string, p Plan) (*Files, error) {
 			return nil, err
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "# Party %s of deployment %q (%s). Relative paths are relative to this file.\n", r, p.Name, p.Protocol)
+		fmt.Fprintf(&b, "# Party %s of deployment %q (%s). Relative paths are relative to this file.\n", r, p.Name, p.Protocol.Describe(pre))
 		fmt.Fprintf(&b, "deployment = %q\nprotocol   = %q\nrole       = %q\n", p.Name, p.Protocol, r)
+		if pre == role.DealerFree {
+			fmt.Fprintf(&b, "preprocessing = %q\n", pre)
+		}
 		listen := p.Listen[r]
 		if listen == "" {
 			_, port, _ := net.SplitHostPort(p.Addrs[r])
@@ -144,7 +157,8 @@ func Write(dir string, p Plan) (*Files, error) {
 		return nil, err
 	}
 	d := &client.Deployment{Name: p.Name, Protocol: string(p.Protocol), Parties: map[string]string{},
-		TLS: client.TLS{CA: filepath.Join(cd, "ca.pem"), Cert: filepath.Join(cd, "client.pem"), Key: filepath.Join(cd, "client-key.pem")}}
+		Preprocessing: preName(pre),
+		TLS:           client.TLS{CA: filepath.Join(cd, "ca.pem"), Cert: filepath.Join(cd, "client.pem"), Key: filepath.Join(cd, "client-key.pem")}}
 	for _, r := range roles {
 		d.Parties[string(r)] = p.Addrs[r]
 	}
@@ -169,4 +183,12 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return fmt.Errorf("deploy: %w", err)
 	}
 	return os.Chmod(dst, mode)
+}
+
+// preName is the deployment file's preprocessing: empty with a dealer (as before the setting).
+func preName(p role.Preprocessing) string {
+	if p == role.DealerFree {
+		return string(p)
+	}
+	return ""
 }

@@ -32,6 +32,9 @@ type Options struct {
 	// Name is the deployment name (default "local").
 	Name     string
 	Protocol role.Protocol
+	// Preprocessing is where a 2pc deployment's material comes from: role.DealerFree starts p0
+	// and p1 only ("": with a dealer).
+	Preprocessing role.Preprocessing
 	// Command is the party program and its leading arguments, e.g. {"/tmp/party"} or
 	// {os.Args[0], "party"}; the configuration flags are appended.
 	Command []string
@@ -91,7 +94,15 @@ func Start(ctx context.Context, o Options) (*Net, error) {
 		}
 		n.Dir, n.temp = d, true
 	}
-	roles := o.Protocol.Roles()
+	if o.Preprocessing == "" {
+		o.Preprocessing = role.FromDealer
+	}
+	n.o = o
+	if err := o.Preprocessing.Check(o.Protocol); err != nil {
+		n.cleanup()
+		return nil, fmt.Errorf("localnet: %w", err)
+	}
+	roles := o.Protocol.RolesWith(o.Preprocessing)
 	if roles == nil {
 		n.cleanup()
 		return nil, fmt.Errorf("localnet: unknown protocol %q", o.Protocol)
@@ -103,7 +114,7 @@ func Start(ctx context.Context, o Options) (*Net, error) {
 			l[1].Close()
 		}
 	}
-	plan := deploy.Plan{Name: o.Name, Protocol: o.Protocol, Addrs: map[role.Role]string{}, Listen: map[role.Role]string{},
+	plan := deploy.Plan{Name: o.Name, Protocol: o.Protocol, Preprocessing: o.Preprocessing, Addrs: map[role.Role]string{}, Listen: map[role.Role]string{},
 		Metrics: map[role.Role]string{}, Validity: 24 * time.Hour, Extra: o.Extra}
 	for _, r := range roles {
 		pl, err := net.Listen("tcp", "127.0.0.1:0")

@@ -5,6 +5,12 @@
 // and a client that checks the result builds the matching plaintext policy of package model. To
 // add a policy, add an entry to the table in registry below (or call Register from an init
 // function): a Secure constructor and, when the policy has one, its Reference simulation.
+//
+// Besides "full", the table holds the eviction policies of package cache, "streaming", "h2o"
+// and "mpcache". They take one parameter, "budget": the fraction of the prompt they attend to,
+// in (0, 1] (DefaultBudget when absent), mapped to each policy's parameters as
+// model.NewPolicySpec maps it (see Budgeted). A client may write a policy and its budget as one
+// spec, "mpcache@0.5" (ParseSpec).
 package policies
 
 import (
@@ -38,6 +44,19 @@ func (p Params) Int(name string, def int) (int, error) {
 	return v, nil
 }
 
+// Float returns parameter name as a number, def when it is absent.
+func (p Params) Float(name string, def float64) (float64, error) {
+	s, ok := p[name]
+	if !ok {
+		return def, nil
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return 0, fmt.Errorf("policy parameter %s=%q is not a number", name, s)
+	}
+	return v, nil
+}
+
 // Policy is one registered policy.
 type Policy struct {
 	// Secure builds the policy a party runs in one session of a model of shape cfg.
@@ -47,6 +66,9 @@ type Policy struct {
 	Reference func(cfg model.Config, p Params) (model.Policy, error)
 	// Params lists the parameter names the policy accepts; others are refused.
 	Params []string
+	// Check, when not nil, checks the parameters' values (Lookup calls it), so that a bad
+	// value is refused when a session opens rather than when it starts.
+	Check func(p Params) error
 }
 
 var (
@@ -56,6 +78,9 @@ var (
 			Secure:    func(model.Config, Params) (infer.Policy, error) { return infer.NewFull(), nil },
 			Reference: func(model.Config, Params) (model.Policy, error) { return model.Full{}, nil },
 		},
+		"streaming": budgetedPolicy("streaming"),
+		"h2o":       budgetedPolicy("h2o"),
+		"mpcache":   budgetedPolicy("mpcache"),
 	}
 )
 
@@ -97,6 +122,11 @@ func Lookup(name string, p Params) (Policy, error) {
 		}
 		if !known {
 			return Policy{}, fmt.Errorf("cache policy %q takes no parameter %q (it takes: %s)", name, k, list(pol.Params))
+		}
+	}
+	if pol.Check != nil {
+		if err := pol.Check(p); err != nil {
+			return Policy{}, fmt.Errorf("cache policy %q: %w", name, err)
 		}
 	}
 	return pol, nil

@@ -22,7 +22,7 @@ func TestLookup(t *testing.T) {
 	}{
 		{"default", "", nil, ""},
 		{"full", "full", nil, ""},
-		{"unknown", "lru", nil, `unknown cache policy "lru" (known: full, test-window)`},
+		{"unknown", "lru", nil, `unknown cache policy "lru" (known: full, h2o, mpcache, streaming, test-window)`},
 		{"full takes no parameters", "full", Params{"keep": "4"}, `takes no parameter "keep" (it takes: none)`},
 		{"registered", "test-window", Params{"window": "8"}, ""},
 		{"registered, unknown parameter", "test-window", Params{"sink": "4"}, "(it takes: window)"},

@@ -105,3 +105,54 @@ func (p Protocol) list() string {
 	}
 	return b.String()
 }
+
+// Preprocessing is where the correlated randomness of a 2pc deployment comes from.
+type Preprocessing string
+
+// The preprocessing sources.
+const (
+	// FromDealer: a third process, the dealer, produces the material (the default; the only
+	// source of 3pc, where P2 plays that part).
+	FromDealer Preprocessing = "dealer"
+	// DealerFree: p0 and p1 produce the material between themselves (oblivious transfer and
+	// homomorphic encryption, package mpc/twoparty); a 2pc deployment then has no dealer.
+	DealerFree Preprocessing = "dealer-free"
+)
+
+// ParsePreprocessing returns the source named s; "" is FromDealer.
+func ParsePreprocessing(s string) (Preprocessing, error) {
+	p := Preprocessing(strings.ToLower(strings.TrimSpace(s)))
+	switch p {
+	case "":
+		return FromDealer, nil
+	case FromDealer, DealerFree:
+		return p, nil
+	}
+	return "", fmt.Errorf("role: unknown preprocessing %q (want %s or %s)", s, FromDealer, DealerFree)
+}
+
+// Check reports whether protocol p can run with preprocessing pre: dealer-free is for 2pc only.
+func (pre Preprocessing) Check(p Protocol) error {
+	if pre == DealerFree && p != TwoPC {
+		return fmt.Errorf("role: %s preprocessing is for 2pc only (in %s, p2 produces the material)", DealerFree, p)
+	}
+	return nil
+}
+
+// RolesWith returns the party roles of p when its material comes from pre, indexed by party
+// number: dealer-free 2pc has p0 and p1 only.
+func (p Protocol) RolesWith(pre Preprocessing) []Role {
+	rs := p.Roles()
+	if p == TwoPC && pre == DealerFree {
+		return rs[:2]
+	}
+	return rs
+}
+
+// Describe names the setting, e.g. "2pc" or "dealer-free 2pc".
+func (p Protocol) Describe(pre Preprocessing) string {
+	if p == TwoPC && pre == DealerFree {
+		return "dealer-free 2pc"
+	}
+	return string(p)
+}

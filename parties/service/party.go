@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/privinfer/mpcache/mpc"
 	"github.com/privinfer/mpcache/parties/link"
@@ -61,8 +62,16 @@ func (p *Party) OpenSession(ctx context.Context, req *partypb.OpenSessionRequest
 	if sm := req.Sampling.GetMethod(); sm != partypb.Sampling_METHOD_UNSPECIFIED && sm != partypb.Sampling_METHOD_GREEDY {
 		return nil, errorf(codes.Unimplemented, "sampling method %s is not supported; generation is greedy (secure argmax)", sm)
 	}
+	var pre role.Preprocessing
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(wire.PreprocessingHeader); len(v) > 0 {
+			if pre, err = role.ParsePreprocessing(v[0]); err != nil {
+				return nil, errorf(codes.InvalidArgument, "%v", err)
+			}
+		}
+	}
 	r := session.Request{
-		ID: id, ModelID: req.ModelId, Protocol: role.Protocol(store.ProtocolName(req.Protocol)),
+		ID: id, ModelID: req.ModelId, Protocol: role.Protocol(store.ProtocolName(req.Protocol)), Preprocessing: pre,
 		Policy: req.Policy.GetName(), PolicyParams: req.Policy.GetParams(),
 		PromptLen: int(req.PromptLen), MaxNewTokens: int(req.MaxNewTokens),
 	}

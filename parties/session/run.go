@@ -7,7 +7,9 @@ import (
 
 	"github.com/privinfer/mpcache/infer"
 	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/twoparty"
 	"github.com/privinfer/mpcache/parties/policies"
+	"github.com/privinfer/mpcache/parties/role"
 	"github.com/privinfer/mpcache/parties/wire"
 )
 
@@ -48,10 +50,30 @@ func (s *Session) compute(prompt *mpc.Share) (*Summary, error) {
 	if err := s.checkParams(); err != nil {
 		return nil, err
 	}
+	ecfg := mpc.Config{Frac: s.shares.Frac, Timeout: cfg.RecvTimeout, Comparison: cfg.Comparison}
+	var gen *twoparty.Generator
+	var budget twoparty.Batch
+	if cfg.Preprocessing == role.DealerFree {
+		s.setPhase("set-up (material budget)")
+		if budget, err = s.budget(); err != nil {
+			return nil, err
+		}
+		o := twoparty.Options{StoreDir: cfg.DealerFree.StoreDir, StoreBytes: cfg.DealerFree.StoreBytes}
+		ecfg.Material = func(l mpc.Link) (mpc.Material, error) {
+			g, err := twoparty.New(l, o)
+			gen = g
+			return g, err
+		}
+	}
 	s.setPhase("set-up (engine)")
-	e, err := mpc.New(s.ctx, mpc.Protocol(cfg.Protocol), s.ls, mpc.Config{Frac: s.shares.Frac, Timeout: cfg.RecvTimeout, Comparison: cfg.Comparison})
+	e, err := mpc.New(s.ctx, mpc.Protocol(cfg.Protocol), s.ls, ecfg)
 	if err != nil {
 		return nil, err
+	}
+	if gen != nil && cfg.DealerFree.Precompute {
+		if err := s.precompute(e, gen, budget); err != nil {
+			return nil, err
+		}
 	}
 	pol, err := policies.Secure(s.req.Policy, s.shares.Config, s.req.PolicyParams)
 	if err != nil {
@@ -91,6 +113,10 @@ func (s *Session) compute(prompt *mpc.Share) (*Summary, error) {
 		return nil, err
 	}
 	st := e.Meter().Total()
+	if gen != nil {
+		s.log.Info("session: dealer-free material", "offline_sent", st.OfflineSent, "offline_recv", st.OfflineRecv,
+			"offline_sent_per_token", st.OfflineSent/int64(s.req.MaxNewTokens), "precomputed_left", gen.StoredBytes())
+	}
 	return &Summary{
 		Tokens: s.req.MaxNewTokens, OnlineSent: st.OnlineSent, OnlineRecv: st.OnlineRecv,
 		OfflineSent: st.OfflineSent, OfflineRecv: st.OfflineRecv, Rounds: st.Rounds,
@@ -98,10 +124,65 @@ func (s *Session) compute(prompt *mpc.Share) (*Summary, error) {
 	}, nil
 }
 
+// budget computes the session's material from the model's shape and the session's lengths
+// (infer.MaterialBudget: a run of the program on shapes, no messages) and logs it; it returns
+// the elementwise part, which Precompute can produce ahead.
+func (s *Session) budget() (twoparty.Batch, error) {
+	t0 := time.Now()
+	b, err := infer.MaterialBudget(s.shares.Config, s.shares.Frac, s.req.PromptLen, s.req.MaxNewTokens, func() (infer.Policy, error) {
+		return policies.Secure(s.req.Policy, s.shares.Config, s.req.PolicyParams)
+	})
+	if err != nil {
+		return twoparty.Batch{}, err
+	}
+	tot := b.Total()
+	batch := twoparty.BatchFor(tot)
+	steps := int64(max(1, s.req.MaxNewTokens-1))
+	s.log.Info("session: dealer-free material budget", "seconds", time.Since(t0).Seconds(),
+		"triples", tot.Triples, "and_words", tot.ANDs, "private_and_words", tot.PrivateANDs, "bit_pairs", tot.BitPairs,
+		"one_hot_rows", sumCounts(tot.OneHots), "trunc_tuples", sumCounts(tot.Truncs), "matrix_triples", sumCounts(tot.Matrices),
+		"mask_elements", tot.Masks, "elementwise_bytes", batch.Bytes(),
+		"per_decode_step_and_words", b.Decode.ANDs/steps, "per_decode_step_bytes", twoparty.BatchFor(b.Decode).Bytes()/steps)
+	return batch, nil
+}
+
+// precompute produces the session's elementwise material now, when it fits the store bound
+// (both parties decide alike: the budget and the bound are the same at both).
+func (s *Session) precompute(e mpc.Engine, g *twoparty.Generator, b twoparty.Batch) error {
+	bound := s.m.cfg.DealerFree.StoreBytes
+	if b.Bytes() > bound {
+		s.log.Warn("session: the material budget exceeds dealer_free.store_bytes; producing material as it is used",
+			"budget_bytes", b.Bytes(), "store_bytes", bound)
+		return nil
+	}
+	s.setPhase("set-up (precomputing dealer-free material)")
+	t0 := time.Now()
+	before := e.Meter().Total()
+	end := e.Meter().Scope("precompute")
+	err := g.Precompute(b)
+	end()
+	if err != nil {
+		return err
+	}
+	after := e.Meter().Total()
+	s.log.Info("session: dealer-free material precomputed", "seconds", time.Since(t0).Seconds(), "bytes", b.Bytes(),
+		"offline_sent", after.OfflineSent-before.OfflineSent)
+	return nil
+}
+
+func sumCounts[K comparable](m map[K]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
 // params are this party's view of the session's public parameters.
 func (s *Session) params() wire.Params {
 	return wire.Params{
 		Version: wire.Version, Protocol: string(s.m.cfg.Protocol), ModelID: s.req.ModelID, Frac: s.shares.Frac,
+		Preprocessing: dealerFreeName(s.m.cfg.Preprocessing), Precompute: s.m.cfg.Preprocessing == role.DealerFree && s.m.cfg.DealerFree.Precompute,
 		Comparison: string(s.m.cfg.Comparison), Policy: policyName(s.req.Policy), PolicyParams: s.req.PolicyParams,
 		PromptLen: s.req.PromptLen, MaxNewTokens: s.req.MaxNewTokens,
 	}
@@ -116,7 +197,7 @@ func (s *Session) checkParams() error {
 	msg := mine.Encode()
 	self := s.m.party
 	var peers []int
-	for p := range 3 {
+	for p := range s.m.cfg.Protocol.RolesWith(s.m.cfg.Preprocessing) {
 		if p != self {
 			peers = append(peers, p)
 		}
@@ -148,4 +229,12 @@ func (s *Session) checkParams() error {
 		}
 	}
 	return failed
+}
+
+// dealerFreeName is the Params field: empty with a dealer, as before the field existed.
+func dealerFreeName(p role.Preprocessing) string {
+	if p == role.DealerFree {
+		return string(p)
+	}
+	return ""
 }

@@ -91,17 +91,39 @@ type Config struct {
 	// its last step for them to finish (and so to take all its material) before it closes the
 	// session's link (default DefaultFinishTimeout).
 	FinishTimeout time.Duration
+	// Preprocessing is where the material comes from; role.DealerFree makes every session a
+	// two-party one (P0 and P1 only) with material from mpc/twoparty.
+	Preprocessing role.Preprocessing
+	// DealerFree tunes the dealer-free generator (ignored with a dealer).
+	DealerFree DealerFree
 }
+
+// DealerFree tunes the dealer-free material of a session (see config.DealerFree).
+type DealerFree struct {
+	// Precompute produces the session's elementwise material (its budget, computed from the
+	// model's shape and the session's lengths) after the engine's set-up, before the prompt,
+	// when it fits StoreBytes.
+	Precompute bool
+	StoreDir   string
+	// StoreBytes bounds the precomputed material (0: DefaultStoreBytes).
+	StoreBytes int64
+}
+
+// DefaultStoreBytes is the default bound of a session's precomputed dealer-free material.
+const DefaultStoreBytes = 4 << 30
 
 // Request holds the public parameters of a session, as the client sent them.
 type Request struct {
-	ID           link.SessionID
-	ModelID      string
-	Protocol     role.Protocol
-	Policy       string
-	PolicyParams policies.Params
-	PromptLen    int
-	MaxNewTokens int
+	ID       link.SessionID
+	ModelID  string
+	Protocol role.Protocol
+	// Preprocessing is the client's view of the deployment's material source ("" is the
+	// dealer).
+	Preprocessing role.Preprocessing
+	Policy        string
+	PolicyParams  policies.Params
+	PromptLen     int
+	MaxNewTokens  int
 }
 
 // Manager holds a party's sessions.
@@ -124,6 +146,21 @@ func NewManager(cfg Config) (*Manager, error) {
 	party, err := cfg.Protocol.Party(cfg.Role)
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
+	}
+	if cfg.Preprocessing == "" {
+		cfg.Preprocessing = role.FromDealer
+	}
+	if err := cfg.Preprocessing.Check(cfg.Protocol); err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	if cfg.Preprocessing == role.DealerFree && party == mpc.Dealer {
+		return nil, fmt.Errorf("session: a dealer-free 2pc deployment has no dealer")
+	}
+	if cfg.Preprocessing == role.DealerFree && cfg.Comparison == mpc.CompareFSS {
+		return nil, fmt.Errorf("session: dealer-free 2pc compares with the circuit; fss needs a dealer")
+	}
+	if cfg.DealerFree.StoreBytes <= 0 {
+		cfg.DealerFree.StoreBytes = DefaultStoreBytes
 	}
 	if cfg.Node == nil || cfg.Store == nil {
 		return nil, errors.New("session: the manager needs a link node and a share store")
@@ -160,6 +197,9 @@ func (m *Manager) Role() role.Role { return m.cfg.Role }
 // Protocol is this party's protocol.
 func (m *Manager) Protocol() role.Protocol { return m.cfg.Protocol }
 
+// Preprocessing is where this party's material comes from.
+func (m *Manager) Preprocessing() role.Preprocessing { return m.cfg.Preprocessing }
+
 // Active is the number of sessions held now.
 func (m *Manager) Active() int {
 	m.mu.Lock()
@@ -181,6 +221,10 @@ func (m *Manager) Open(req Request) (*Session, error) {
 	self := m.cfg.Role
 	if req.Protocol != m.cfg.Protocol {
 		return nil, m.refuse("protocol", fmt.Errorf("%w: protocol mismatch: %s runs %s, the request is for %s", ErrMismatch, self, m.cfg.Protocol, req.Protocol))
+	}
+	if pre := orFromDealer(req.Preprocessing); pre != m.cfg.Preprocessing {
+		return nil, m.refuse("preprocessing", fmt.Errorf("%w: preprocessing mismatch: %s runs %s with %s preprocessing, the client's deployment says %s (every party and the client's deployment file must agree)",
+			ErrMismatch, self, m.cfg.Protocol, m.cfg.Preprocessing, pre))
 	}
 	if err := store.ValidModelID(req.ModelID); err != nil {
 		return nil, m.refuse("model", fmt.Errorf("%w: %v", ErrInvalid, err))
@@ -247,6 +291,13 @@ func (m *Manager) Open(req Request) (*Session, error) {
 	}
 	s.mu.Unlock()
 	return s, nil
+}
+
+func orFromDealer(p role.Preprocessing) role.Preprocessing {
+	if p == "" {
+		return role.FromDealer
+	}
+	return p
 }
 
 func policyName(p string) string {

@@ -188,6 +188,12 @@ func (a *InputAssembler) Wipe() {
 	a.buf = a.buf[:0]
 }
 
+// PreprocessingHeader is the gRPC metadata key in which a client's OpenSession names the
+// preprocessing of its deployment ("dealer-free"; absent or "dealer" for a dealer), so that a
+// party configured otherwise refuses the session with the difference named (the protobuf
+// request predates the setting).
+const PreprocessingHeader = "mpcache-preprocessing"
+
 // Version names the session set-up the parties speak; it changes with the session protocol.
 const Version = "mpcache-session/1"
 
@@ -196,15 +202,19 @@ const Version = "mpcache-session/1"
 // (or an operator) that configured the parties differently gets an error naming the difference
 // instead of garbage.
 type Params struct {
-	Version      string            `json:"version"`
-	Protocol     string            `json:"protocol"`
-	ModelID      string            `json:"model_id"`
-	Frac         uint              `json:"frac"`
-	Comparison   string            `json:"comparison"`
-	Policy       string            `json:"policy"`
-	PolicyParams map[string]string `json:"policy_params,omitempty"`
-	PromptLen    int               `json:"prompt_len"`
-	MaxNewTokens int               `json:"max_new_tokens"`
+	Version  string `json:"version"`
+	Protocol string `json:"protocol"`
+	// Preprocessing is "dealer-free" in a dealer-free 2pc session (empty with a dealer), and
+	// Precompute whether its material is produced ahead (both parties must do the same).
+	Preprocessing string            `json:"preprocessing,omitempty"`
+	Precompute    bool              `json:"precompute,omitempty"`
+	ModelID       string            `json:"model_id"`
+	Frac          uint              `json:"frac"`
+	Comparison    string            `json:"comparison"`
+	Policy        string            `json:"policy"`
+	PolicyParams  map[string]string `json:"policy_params,omitempty"`
+	PromptLen     int               `json:"prompt_len"`
+	MaxNewTokens  int               `json:"max_new_tokens"`
 }
 
 // MaxParams bounds an encoded Params.
@@ -246,6 +256,8 @@ func (p Params) Diff(q Params) string {
 	}
 	add("version", p.Version, q.Version)
 	add("protocol", p.Protocol, q.Protocol)
+	add("preprocessing", orDealer(p.Preprocessing), orDealer(q.Preprocessing))
+	add("precompute", p.Precompute, q.Precompute)
 	add("model", p.ModelID, q.ModelID)
 	add("fractional bits", p.Frac, q.Frac)
 	add("comparison", p.Comparison, q.Comparison)
@@ -254,6 +266,13 @@ func (p Params) Diff(q Params) string {
 	add("prompt length", p.PromptLen, q.PromptLen)
 	add("new tokens", p.MaxNewTokens, q.MaxNewTokens)
 	return strings.Join(d, "; ")
+}
+
+func orDealer(s string) string {
+	if s == "" {
+		return "dealer"
+	}
+	return s
 }
 
 func sortedMap(m map[string]string) string {

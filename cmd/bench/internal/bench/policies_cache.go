@@ -1,13 +1,12 @@
 package bench
 
 import (
-	"math"
-
 	"github.com/privinfer/mpcache/cache"
 	"github.com/privinfer/mpcache/infer"
 	"github.com/privinfer/mpcache/model"
 	"github.com/privinfer/mpcache/mpc"
 	"github.com/privinfer/mpcache/mpc/prg"
+	partypolicies "github.com/privinfer/mpcache/parties/policies"
 )
 
 // cacheRandomStart fills a policy of package cache as a prefill of context tokens would have
@@ -29,37 +28,27 @@ func cacheRandomStart(e mpc.Engine, p infer.Policy, cfg model.Config, context in
 	return nil
 }
 
-// The secure eviction policies of package cache, with budgets mapped to parameters as
-// model.NewPolicySpec maps them (so that `bench fidelity` and these costs describe the same
-// configurations): B = max(2, round(budget·T)) attended positions of a prompt of T tokens.
+// The secure eviction policies of package cache, with budgets mapped to parameters by
+// policies.Budgeted, as model.NewPolicySpec maps them (so that `bench fidelity` and these
+// costs describe the same configurations): B = max(2, round(budget·T)) attended positions of a
+// prompt of T tokens.
 func init() {
-	budget := func(b float64, t int) int { return max(2, int(math.Round(b*float64(t)))) }
 	policies["streaming"] = PolicyKind{
 		Name: "streaming", Budgeted: true, RandomStart: cacheRandomStart,
 		New: func(a PolicyArgs) (infer.Policy, error) {
-			n := budget(a.Budget, a.Prompt)
-			s := min(4, n/2)
-			return cache.NewStreamingLLM(s, n-s), nil
+			return partypolicies.Budgeted("streaming", a.Budget, a.Prompt, nil)
 		},
 	}
 	policies["h2o"] = PolicyKind{
 		Name: "h2o", Budgeted: true, PrefillProbs: true, RandomStart: cacheRandomStart,
 		New: func(a PolicyArgs) (infer.Policy, error) {
-			n := budget(a.Budget, a.Prompt)
-			return cache.NewH2O(n/2, n-n/2-1), nil
+			return partypolicies.Budgeted("h2o", a.Budget, a.Prompt, nil)
 		},
 	}
 	policies["mpcache"] = PolicyKind{
 		Name: "mpcache", Budgeted: true, PrefillProbs: true, RandomStart: cacheRandomStart,
 		New: func(a PolicyArgs) (infer.Policy, error) {
-			p := model.DefaultMPCacheParams()
-			if b := a.Budget; b < p.Ratio2 {
-				p.StaticRatio = b / p.Ratio2
-			} else {
-				p.StaticRatio, p.Ratio2 = 1, b
-			}
-			p.Schedule = subsetSchedule(a.Depth, a.Config.Layers)
-			return cache.NewMPCache(p)
+			return partypolicies.Budgeted("mpcache", a.Budget, a.Prompt, subsetSchedule(a.Depth, a.Config.Layers))
 		},
 	}
 }
