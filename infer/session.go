@@ -159,12 +159,60 @@ func (s *Session) Next(logits *mpc.Share) (onehot, id *mpc.Share, err error) {
 	return oh, idx, nil
 }
 
+// Sample picks the next token from shares of logits by top-p sampling (protocols.SampleTopP):
+// from softmax(logits/temperature) restricted to its nucleus (the tokens of probability at
+// least the largest threshold that keeps topP of the mass, ties at the threshold included),
+// by the inverse CDF in vocabulary order at the client's secret uniform u (shares of [1],
+// fixed point in [0, 1)). It is model.NucleusCDF on the same u, up to fixed-point error, and
+// returns what Next returns. temperature > 0 and topP ∈ (0, 1] are public; nothing about the
+// logits, the probabilities, u or the token is opened.
+func (s *Session) Sample(logits, u *mpc.Share, temperature, topP float64) (onehot, id *mpc.Share, err error) {
+	defer s.e.Meter().Scope(s.phase)()
+	defer s.e.Meter().Scope("lm_head/sample")()
+	oh, idx, err := protocols.SampleTopP(s.e, logits, u, temperature, topP)
+	if err != nil {
+		return nil, nil, fmt.Errorf("infer: %w", err)
+	}
+	if oh, err = mpc.Reshape(oh, 1, s.cfg.Vocab); err != nil {
+		return nil, nil, err
+	}
+	if idx, err = mpc.Reshape(idx, 1); err != nil {
+		return nil, nil, err
+	}
+	return oh, idx, nil
+}
+
+// Sampling chooses how GenerateWith picks each token. The zero value is greedy (Next).
+type Sampling struct {
+	// TopP > 0 selects top-p sampling (Sample) at Temperature; both are public.
+	TopP, Temperature float64
+	// U returns the shares of step's uniform (shape [1], fixed point in [0, 1)), contributed
+	// by the client; it is called once per generated token, in order.
+	U func(step int) (*mpc.Share, error)
+}
+
+// Greedy reports whether smp is greedy decoding.
+func (smp Sampling) Greedy() bool { return smp.TopP == 0 }
+
 // Generate runs Prefill on the prompt and greedy decoding until n tokens are generated, calling
 // emit with each new token's id shares as soon as it exists (the client reconstructs them; the
 // parties never do). n ≥ 1 is public, as is the prompt length.
 func (s *Session) Generate(prompt *mpc.Share, n int, emit func(step int, id *mpc.Share) error) error {
+	return s.GenerateWith(prompt, n, Sampling{}, emit)
+}
+
+// GenerateWith is Generate with a choice of sampling.
+func (s *Session) GenerateWith(prompt *mpc.Share, n int, smp Sampling, emit func(step int, id *mpc.Share) error) error {
 	if n < 1 {
 		return fmt.Errorf("infer: generate %d tokens: need at least one", n)
+	}
+	if !smp.Greedy() {
+		if smp.U == nil {
+			return errors.New("infer: top-p sampling needs the client's uniforms")
+		}
+		if err := model.CheckNucleus(smp.Temperature, smp.TopP); err != nil {
+			return fmt.Errorf("infer: %w", err)
+		}
 	}
 	if total := prompt.Shape[0] + n - 1; len(prompt.Shape) == 2 && total > s.cfg.MaxSeq {
 		return fmt.Errorf("infer: prompt of %d tokens plus %d new ones exceeds the context of %d", prompt.Shape[0], n, s.cfg.MaxSeq)
@@ -172,7 +220,15 @@ func (s *Session) Generate(prompt *mpc.Share, n int, emit func(step int, id *mpc
 	logits, err := s.Prefill(prompt)
 	for step := 0; err == nil; step++ {
 		var oh, id *mpc.Share
-		if oh, id, err = s.Next(logits); err != nil {
+		if smp.Greedy() {
+			oh, id, err = s.Next(logits)
+		} else {
+			var u *mpc.Share
+			if u, err = smp.U(step); err == nil {
+				oh, id, err = s.Sample(logits, u, smp.Temperature, smp.TopP)
+			}
+		}
+		if err != nil {
 			break
 		}
 		if err = emit(step, id); err != nil || step == n-1 {

@@ -45,7 +45,9 @@
 // Decode per token. Each block is, in order: norm → qkv → rope (LLaMA) → append to the
 // cache → attention (scores, softmax, mixValues) → outProj → residual add → norm → mlp
 // (SwiGLU or GeLU) → residual add; then finalNorm and classify. Generate, Greedy and TopP
-// (seeded temperature/top-p sampling) drive generation.
+// (seeded temperature/top-p sampling) drive generation; NucleusCDF is the top-p variant that
+// the secure computation implements (nucleus by threshold, ties included; inverse CDF in
+// vocabulary order at a given uniform), for token-for-token comparison.
 //
 // With Options.FracBits = f > 0 the same forward emulates fixed point: weights are
 // rounded to the nearest multiple of 2^−f once; every product or dot product (matrix

@@ -106,3 +106,124 @@ func Generate(s *Session, prompt []int, maxNew int, smp Sampler, stop ...int) ([
 	}
 	return out, nil
 }
+
+// NucleusCDF is the top-p sampler that the secure computation implements
+// (protocols.SampleTopP, infer.Session.Sample): a deterministic function of the logits and of
+// one uniform u ∈ [0, 1) per draw, so the two can be compared token for token on the same u.
+// It differs from TopP in two rules, both chosen so that no sorting is needed:
+//
+//   - Nucleus by threshold. p = softmax(logits/Temperature); the threshold τ is the largest
+//     probability such that the tokens of probability at least τ hold at least P of the mass
+//     (Σ p_i·[p_i ≥ τ] ≥ P), and the nucleus is every token with p_i ≥ τ: all tokens tied at
+//     τ are in (TopP breaks such ties by id and stops once the mass exceeds P). P = 1 takes
+//     every token.
+//   - Inverse CDF in vocabulary order. With q_i = p_i over the nucleus and 0 elsewhere, the
+//     token is the lowest id i with q_0 + … + q_i > u·Σq (TopP walks the nucleus from the
+//     most probable token).
+//
+// Both rules sample exactly from the top-p distribution (the nucleus renormalised); only the
+// mapping from u to a token differs from TopP.
+type NucleusCDF struct {
+	Temperature float64        // > 0
+	P           float64        // in (0, 1]
+	U           func() float64 // the next uniform in [0, 1)
+}
+
+// NewNucleusCDF returns the sampler with temperature > 0, top-p p ∈ (0, 1] and a source of
+// uniforms in [0, 1) (for instance the client's randomness, replayed).
+func NewNucleusCDF(temperature, p float64, u func() float64) (*NucleusCDF, error) {
+	if err := CheckNucleus(temperature, p); err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, fmt.Errorf("model: nucleus sampler needs a source of uniforms")
+	}
+	return &NucleusCDF{Temperature: temperature, P: p, U: u}, nil
+}
+
+// CheckNucleus validates NucleusCDF's public parameters: temperature > 0 (finite) and top-p in
+// (0, 1].
+func CheckNucleus(temperature, p float64) error {
+	if !(temperature > 0) || math.IsInf(temperature, 0) {
+		return fmt.Errorf("model: top-p sampling needs a finite temperature > 0, have %v (use greedy decoding for temperature 0)", temperature)
+	}
+	if !(p > 0 && p <= 1) {
+		return fmt.Errorf("model: top-p must lie in (0, 1], have %v", p)
+	}
+	return nil
+}
+
+// Sample draws one token id with the next u.
+func (s *NucleusCDF) Sample(logits []float64) int {
+	id, _ := NucleusToken(logits, s.Temperature, s.P, s.U())
+	return id
+}
+
+// Nucleus returns p = softmax(logits/temperature) and the nucleus threshold τ of NucleusCDF
+// (0 when p = 1): the nucleus is every i with p[i] ≥ τ.
+func Nucleus(logits []float64, temperature, p float64) (probs []float64, tau float64) {
+	probs = make([]float64, len(logits))
+	for i, v := range logits {
+		probs[i] = v / temperature
+	}
+	arith{}.softmax(probs)
+	if p >= 1 {
+		return probs, 0
+	}
+	sorted := slices.Clone(probs)
+	slices.SortFunc(sorted, func(a, b float64) int {
+		switch {
+		case a > b:
+			return -1
+		case a < b:
+			return 1
+		}
+		return 0
+	})
+	var cum float64
+	for i := 0; i < len(sorted); {
+		// Take the whole group tied at sorted[i].
+		j := i
+		for j < len(sorted) && sorted[j] == sorted[i] {
+			cum += sorted[j]
+			j++
+		}
+		if cum >= p {
+			return probs, sorted[i]
+		}
+		i = j
+	}
+	return probs, 0 // rounding left the total below p: take every token
+}
+
+// NucleusToken is NucleusCDF's draw for one u ∈ [0, 1), with its validation.
+func NucleusToken(logits []float64, temperature, p, u float64) (int, error) {
+	if err := CheckNucleus(temperature, p); err != nil {
+		return 0, err
+	}
+	if !(u >= 0 && u < 1) {
+		return 0, fmt.Errorf("model: top-p sampling needs u in [0, 1), have %v", u)
+	}
+	if len(logits) == 0 {
+		return 0, fmt.Errorf("model: top-p sampling of an empty row")
+	}
+	probs, tau := Nucleus(logits, temperature, p)
+	var total float64
+	for _, v := range probs {
+		if v >= tau {
+			total += v
+		}
+	}
+	r, last := u*total, 0
+	var cum float64
+	for i, v := range probs {
+		if v < tau {
+			continue
+		}
+		if cum += v; cum > r {
+			return i, nil
+		}
+		last = i
+	}
+	return last, nil // rounding: u·total reached the total
+}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -79,5 +80,62 @@ func TestGenerate(t *testing.T) {
 	greedy := gen(Greedy{}, 10)
 	if got := gen(Greedy{}, 10, greedy[4]); !slices.Equal(got, greedy[:slices.Index(greedy, greedy[4])]) {
 		t.Errorf("stop at %d: got %v from %v", greedy[4], got, greedy)
+	}
+}
+
+func TestNucleusCDF(t *testing.T) {
+	// p = 1/8, 3/8, 0, 3/8, 1/8 at temperature 1.
+	logits := []float64{0, math.Log(3), -1e9, math.Log(3), 0}
+	cases := []struct {
+		name    string
+		temp, p float64
+		want    map[int]float64 // frequencies of the nucleus
+	}{
+		{"tie at the threshold is taken whole", 1, 0.1, map[int]float64{1: 0.5, 3: 0.5}},
+		{"mass just reached", 1, 0.74, map[int]float64{1: 0.5, 3: 0.5}},
+		{"just above: the next tie group", 1, 0.76, map[int]float64{0: 1.0 / 8, 1: 3.0 / 8, 3: 3.0 / 8, 4: 1.0 / 8}},
+		{"full distribution", 1, 1, map[int]float64{0: 1.0 / 8, 1: 3.0 / 8, 3: 3.0 / 8, 4: 1.0 / 8}},
+		{"hot", 1e6, 0.6, map[int]float64{0: 0.25, 1: 0.25, 3: 0.25, 4: 0.25}}, // id 2 stays out: −1e9/1e6 is far below
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, 2))
+			s, err := NewNucleusCDF(c.temp, c.p, r.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 20000
+			count := map[int]int{}
+			for range n {
+				count[s.Sample(logits)]++
+			}
+			for id, k := range count {
+				if _, ok := c.want[id]; !ok {
+					t.Fatalf("drew %d (%d times), outside the nucleus %v", id, k, c.want)
+				}
+			}
+			for id, f := range c.want {
+				if got := float64(count[id]) / n; math.Abs(got-f) > 0.02 {
+					t.Errorf("frequency of %d = %.3f, want %.3f", id, got, f)
+				}
+			}
+		})
+	}
+	// Inverse CDF in vocabulary order over the nucleus {1, 3}, each 1/2.
+	for _, c := range []struct {
+		u    float64
+		want int
+	}{{0, 1}, {0.4999, 1}, {0.5001, 3}, {0.99999, 3}} {
+		if got, err := NucleusToken(logits, 1, 0.5, c.u); err != nil || got != c.want {
+			t.Errorf("u = %v: token %d (%v), want %d", c.u, got, err, c.want)
+		}
+	}
+	for _, bad := range [][3]float64{{0, 0.5, 0}, {-1, 0.5, 0}, {math.Inf(1), 0.5, 0}, {1, 0, 0}, {1, 1.5, 0}, {math.NaN(), 1, 0}, {1, math.NaN(), 0}, {1, 0.5, 1}, {1, 0.5, -0.1}} {
+		if _, err := NucleusToken(logits, bad[0], bad[1], bad[2]); err == nil {
+			t.Errorf("NucleusToken(T=%v, p=%v, u=%v) accepted", bad[0], bad[1], bad[2])
+		}
+	}
+	if _, err := NewNucleusCDF(1, 0.5, nil); err == nil {
+		t.Error("NewNucleusCDF without a source of uniforms accepted")
 	}
 }

@@ -145,6 +145,23 @@ func (s *Shaper) Sent(peer int) (msgs, bytes int64) {
 // Self is the wrapped endpoint's party number.
 func (s *Shaper) Self() int { return s.inner.Self() }
 
+// Backlog is the number of bytes sent to party to and not yet delivered: those the shaper still
+// holds, plus the wrapped transport's backlog when it tells (Backlogger), so that a dealer paces
+// itself through a shaped link as through the bare one.
+func (s *Shaper) Backlog(to int) int64 {
+	if to < 0 || to >= MaxParties || s.links[to] == nil {
+		return 0
+	}
+	k := s.links[to]
+	k.mu.Lock()
+	n := k.queued
+	k.mu.Unlock()
+	if b, ok := s.inner.(Backlogger); ok {
+		n += b.Backlog(to)
+	}
+	return n
+}
+
 // Send queues msg for delivery to party to after the emulated transmission and delay.
 func (s *Shaper) Send(ctx context.Context, to int, msg []byte) error {
 	self := s.inner.Self()
@@ -213,7 +230,8 @@ type shapedLink struct {
 	link     Link
 	free     time.Time // when the link finishes transmitting what it has accepted
 	queue    []pending
-	inflight int // queued or being handed over
+	inflight int   // queued or being handed over
+	queued   int64 // bytes of the queued messages
 	msgs     int64
 	bytes    int64
 	err      error // the wrapped transport's first failure on this link
@@ -248,6 +266,7 @@ func (k *shapedLink) send(ctx context.Context, msg []byte) error {
 	at, free := schedule(k.link, k.free, now, len(msg))
 	k.free = free
 	k.queue = append(k.queue, pending{msg, at})
+	k.queued += int64(len(msg))
 	k.inflight++
 	if !k.started {
 		k.started = true
@@ -280,6 +299,7 @@ func (k *shapedLink) forward() {
 		p := k.queue[0]
 		k.queue[0] = pending{}
 		k.queue = k.queue[1:]
+		k.queued -= int64(len(p.msg))
 		failed := k.err != nil
 		k.mu.Unlock()
 

@@ -308,3 +308,32 @@ func TestShaperPingPong(t *testing.T) {
 		t.Fatalf("mean round trip %v, want about %v", mean, 2*delay)
 	}
 }
+
+// TestShaperBacklog checks that a shaped link reports the bytes it still holds (the 2pc
+// dealer paces itself by it), and nothing once they are delivered.
+func TestShaperBacklog(t *testing.T) {
+	ends := NewMemory(2).Endpoints()
+	s := NewShaper(ends[0], Link{Delay: 50 * time.Millisecond})
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for range 3 {
+		if err := s.Send(ctx, 1, make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Backlog(1); got != 3000 {
+		t.Fatalf("Backlog(1) = %d with 3000 bytes queued", got)
+	}
+	for range 3 {
+		if _, err := ends[1].Recv(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Backlog(1); got != 0 {
+		t.Fatalf("Backlog(1) = %d after delivery", got)
+	}
+	if got := s.Backlog(7); got != 0 {
+		t.Fatalf("Backlog(7) = %d for no such link", got)
+	}
+}
