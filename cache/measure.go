@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/privinfer/mpcache/infer"
@@ -56,11 +55,11 @@ func (h *H2O) fill(o *ops, layer int, seed prg.Seed) {
 	ly := h2oLayer{first: h.prompt - r, r: r, o: slots}
 	if r > 0 {
 		ly.rk, ly.rv = randomRows(o, h.cfg, r, seed.Derive("recent"))
-		ly.racc = randomShare(o.e, seed.Derive("racc"), kv, r)
+		ly.racc = infer.RandomShare(o.e, seed.Derive("racc"), kv, r)
 	}
 	if slots > 0 {
 		ly.k, ly.v = randomRows(o, h.cfg, slots, seed.Derive("heavy"))
-		ly.acc = randomShare(o.e, seed.Derive("acc"), kv, slots)
+		ly.acc = infer.RandomShare(o.e, seed.Derive("acc"), kv, slots)
 		ly.pos = o.public(broadcastPositions(span(0, slots), kv))
 	}
 	h.install(o, layer, ly)
@@ -85,10 +84,10 @@ func (m *MPCache) fill(o *ops, layer int, seed prg.Seed) {
 	ly.keptN = K
 	ly.keptPos = o.public(ints(span(0, K), K))
 	if c2, c1 := K/m.p.Cluster2, K/m.p.Cluster1; c2 > 0 {
-		ly.reps = randomShare(o.e, seed.Derive("reps"), kv, c2, 2, hd)
-		ly.blend2 = randomShare(o.e, seed.Derive("blend2"), kv, c2, hd)
+		ly.reps = infer.RandomShare(o.e, seed.Derive("reps"), kv, c2, 2, hd)
+		ly.blend2 = infer.RandomShare(o.e, seed.Derive("blend2"), kv, c2, hd)
 		if c1 > 0 {
-			ly.blend1 = randomShare(o.e, seed.Derive("blend1"), kv, c1, hd)
+			ly.blend1 = infer.RandomShare(o.e, seed.Derive("blend1"), kv, c1, hd)
 		}
 		o.fix(&ly.blend2, &ly.blend1)
 	}
@@ -97,30 +96,7 @@ func (m *MPCache) fill(o *ops, layer int, seed prg.Seed) {
 // randomRows returns random shares of keys and values [KVHeads, n, HeadDim].
 func randomRows(o *ops, cfg model.Config, n int, seed prg.Seed) (k, v *mpc.Share) {
 	shape := []int{cfg.KVHeads, n, cfg.HeadDim()}
-	return randomShare(o.e, seed.Derive("k"), shape...), randomShare(o.e, seed.Derive("v"), shape...)
-}
-
-// randomShare returns this party's share of a tensor of small random ring elements (below
-// 2^20 in magnitude, so that products stay inside the ring like real activations), drawn from
-// seed consistently across parties: component j comes from the seed's stream j.
-func randomShare(e mpc.Engine, seed prg.Seed, shape ...int) *mpc.Share {
-	sh := &mpc.Share{Shape: slices.Clone(shape)}
-	if e.IsDealer() {
-		return sh
-	}
-	comp := func(j int) []uint64 {
-		x := make([]uint64, mpc.Numel(shape))
-		prg.New(seed.Derive(fmt.Sprint(j))).Uint64s(x)
-		for i := range x {
-			x[i] = uint64(int64(x[i]) >> 44)
-		}
-		return x
-	}
-	sh.Own = comp(e.Party())
-	if e.Protocol() == mpc.ThreePC {
-		sh.Next = comp((e.Party() + 1) % 3)
-	}
-	return sh
+	return infer.RandomShare(o.e, seed.Derive("k"), shape...), infer.RandomShare(o.e, seed.Derive("v"), shape...)
 }
 
 // starter returns p as a randomStarter, adapting infer.Full.
@@ -310,8 +286,8 @@ func MeasurePrefill(opt DecodeOptions, policies ...func() (infer.Policy, error))
 			}
 			for l := range cfg.Layers {
 				s := seed.Derive(fmt.Sprint(l))
-				k, v := randomShare(e, s.Derive("k"), kv, T, hd), randomShare(e, s.Derive("v"), kv, T, hd)
-				probs := randomShare(e, s.Derive("p"), kv, g*T, T)
+				k, v := infer.RandomShare(e, s.Derive("k"), kv, T, hd), infer.RandomShare(e, s.Derive("v"), kv, T, hd)
+				probs := infer.RandomShare(e, s.Derive("p"), kv, g*T, T)
 				end := e.Meter().Scope(fmt.Sprintf("prefill/layer%d/attn/cache", l))
 				err := pol.Prefill(e, l, k, v, probs)
 				end()
@@ -397,10 +373,7 @@ func measure(opt DecodeOptions, cfg model.Config, weights bool, n int, prepare f
 func diff(after, before map[string]mpc.Stat) map[string]mpc.Stat {
 	out := map[string]mpc.Stat{}
 	for k, a := range after {
-		b := before[k]
-		d := mpc.Stat{OnlineSent: a.OnlineSent - b.OnlineSent, OnlineRecv: a.OnlineRecv - b.OnlineRecv,
-			OfflineSent: a.OfflineSent - b.OfflineSent, OfflineRecv: a.OfflineRecv - b.OfflineRecv,
-			Rounds: a.Rounds - b.Rounds, Seconds: a.Seconds - b.Seconds}
+		d := a.Sub(before[k])
 		if d.OnlineSent != 0 || d.OnlineRecv != 0 || d.OfflineRecv != 0 || d.OfflineSent != 0 || d.Rounds != 0 || d.Seconds > 1e-3 {
 			out[k] = d
 		}

@@ -32,6 +32,26 @@ func (b Budget) Total() mpc.MaterialCount {
 // counted as the boolean circuit, which dealer-free sessions use. The cost is that of the
 // dealer's bookkeeping (shapes and zero masks), small next to the session itself.
 func MaterialBudget(cfg model.Config, frac uint, promptLen, maxNew int, newPolicy func() (Policy, error)) (Budget, error) {
+	return materialBudget(cfg, frac, promptLen, maxNew, Sampling{}, newPolicy)
+}
+
+// SampledMaterialBudget is MaterialBudget for a session that generates by top-p sampling at
+// temperature and topP (GenerateWith with a Sampling) instead of greedily: the same run on
+// shapes, with each step's token drawn by Sample (the uniforms' shares are shapes too). The
+// public parameters matter only through SampleTopP's public branches (temperature 1 skips the
+// scaling, top-p 1 the threshold search), so sessions with equal parameters and lengths ask
+// for equal counts.
+func SampledMaterialBudget(cfg model.Config, frac uint, promptLen, maxNew int, temperature, topP float64, newPolicy func() (Policy, error)) (Budget, error) {
+	if err := model.CheckNucleus(temperature, topP); err != nil {
+		return Budget{PromptLen: promptLen, MaxNewTokens: maxNew}, fmt.Errorf("infer: budget: %w", err)
+	}
+	smp := Sampling{TopP: topP, Temperature: temperature, U: func(int) (*mpc.Share, error) {
+		return &mpc.Share{Shape: []int{1}}, nil
+	}}
+	return materialBudget(cfg, frac, promptLen, maxNew, smp, newPolicy)
+}
+
+func materialBudget(cfg model.Config, frac uint, promptLen, maxNew int, smp Sampling, newPolicy func() (Policy, error)) (Budget, error) {
 	b := Budget{PromptLen: promptLen, MaxNewTokens: maxNew}
 	if promptLen < 1 || maxNew < 1 {
 		return b, fmt.Errorf("infer: budget: prompt length %d and new tokens %d must both be at least 1", promptLen, maxNew)
@@ -61,7 +81,7 @@ func MaterialBudget(cfg model.Config, frac uint, promptLen, maxNew int, newPolic
 	}
 	b.Setup = c.Count.Clone()
 	mark := b.Setup
-	err = s.Generate(&mpc.Share{Shape: []int{promptLen, cfg.Vocab}}, maxNew, func(step int, _ *mpc.Share) error {
+	err = s.GenerateWith(&mpc.Share{Shape: []int{promptLen, cfg.Vocab}}, maxNew, smp, func(step int, _ *mpc.Share) error {
 		if step == 0 {
 			b.Prefill = c.Count.Sub(mark)
 			mark = c.Count.Clone()

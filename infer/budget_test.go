@@ -82,6 +82,76 @@ func TestMaterialBudget(t *testing.T) {
 	t.Logf("per decode step: %d triples, %d AND words, %d matrix triples; setup masks %d", b.Decode.Triples/(n-1), b.Decode.ANDs/(n-1), len(b.Decode.Matrices), b.Setup.Masks)
 }
 
+// TestSampledMaterialBudget checks SampledMaterialBudget against what a dealer-free session
+// that generates by top-p sampling consumes (zero material under -short, as above), and that
+// sampling costs more than greedy decoding.
+func TestSampledMaterialBudget(t *testing.T) {
+	cfg, err := model.Shape("gpt2-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Layers = 1
+	const prompt, n, temperature, topP = 3, 2, 0.8, 0.9
+	b, err := SampledMaterialBudget(cfg, testFrac, prompt, n, temperature, topP, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	greedy, err := MaterialBudget(cfg, testFrac, prompt, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := b.Total()
+	if !reflect.DeepEqual(b.Setup, greedy.Setup) || tot.ANDs <= greedy.Total().ANDs || b.Decode.ANDs <= greedy.Decode.ANDs {
+		t.Fatalf("sampled budget %+v does not extend the greedy one %+v", b, greedy)
+	}
+	for _, bad := range [][2]float64{{0, 0.9}, {0.8, 0}, {0.8, 1.5}} {
+		if _, err := SampledMaterialBudget(cfg, testFrac, prompt, n, bad[0], bad[1], nil); err == nil {
+			t.Errorf("temperature %v, top-p %v accepted", bad[0], bad[1])
+		}
+	}
+	counts := make([]mpc.MaterialCount, 2)
+	var real mpc.MaterialSource = func(mpc.Link) (mpc.Material, error) { return zeroMaterial{}, nil }
+	if !testing.Short() {
+		real = twoparty.Source(twoparty.Options{})
+	}
+	seed, _ := prg.NewSeed()
+	_, err = inproc.Run(mpc.TwoPC, inproc.Memory, mpc.Config{Frac: testFrac, Material: func(l mpc.Link) (mpc.Material, error) {
+		return mpc.Counted(real, &counts[l.Party()])(l)
+	}}, func(e mpc.Engine) (struct{}, error) {
+		w, err := RandomShares(cfg, mpc.TwoPC, e.Party(), testFrac, seed)
+		if err != nil {
+			return struct{}{}, err
+		}
+		s, err := NewSession(e, w, Options{})
+		if err != nil {
+			return struct{}{}, err
+		}
+		in, err := e.Input(0, oneHotIf(e.Party() == 0, prompt, cfg.Vocab), []int{prompt, cfg.Vocab})
+		if err != nil {
+			return struct{}{}, err
+		}
+		var ut *mpc.Tensor
+		if e.Party() == 0 {
+			ut = mpc.NewTensor(n)
+			ut.Data[0], ut.Data[1] = 1<<(testFrac-2), 3<<(testFrac-2)
+		}
+		us, err := e.Input(0, ut, []int{n})
+		if err != nil {
+			return struct{}{}, err
+		}
+		smp := Sampling{TopP: topP, Temperature: temperature, U: func(step int) (*mpc.Share, error) { return mpc.Slice(us, 0, step, step+1) }}
+		return struct{}{}, s.GenerateWith(in, n, smp, func(int, *mpc.Share) error { return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, c := range counts {
+		if !reflect.DeepEqual(c, tot) {
+			t.Errorf("party %d consumed %+v\nbudget %+v", p, c, tot)
+		}
+	}
+}
+
 // oneHotIf is the public one-hot rows of the tokens 0..n-1 at the owner, nil elsewhere.
 func oneHotIf(owner bool, n, vocab int) *mpc.Tensor {
 	if !owner {

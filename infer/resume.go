@@ -28,30 +28,35 @@ func (s *Session) Resume(promptLen int) error {
 }
 
 // RandomKV returns this party's shares of random keys and values of one layer,
-// [KVHeads][n][HeadDim] each, drawn from a seed every party passes alike (component j of the
-// sharing from the seed's stream j), so the parties' shares are consistent. For benchmarks only:
-// every party could compute the values.
+// [KVHeads][n][HeadDim] each (RandomShare), drawn from a seed every party passes alike. For
+// benchmarks only: every party could compute the values.
 func RandomKV(e mpc.Engine, cfg model.Config, layer, n int, seed prg.Seed) (k, v *mpc.Share) {
 	shape := []int{cfg.KVHeads, n, cfg.HeadDim()}
-	mk := func(name string) *mpc.Share {
-		sh := &mpc.Share{Shape: slices.Clone(shape)}
-		if e.IsDealer() {
-			return sh
-		}
-		comp := func(j int) []uint64 {
-			x := make([]uint64, mpc.Numel(shape))
-			prg.New(seed.Derive(fmt.Sprintf("kv/%d/%s/%d", layer, name, j))).Uint64s(x)
-			// Small values, so that products stay inside the ring like real activations.
-			for i := range x {
-				x[i] = uint64(int64(x[i]) >> 44)
-			}
-			return x
-		}
-		sh.Own = comp(e.Party())
-		if e.Protocol() == mpc.ThreePC {
-			sh.Next = comp((e.Party() + 1) % 3)
-		}
+	return RandomShare(e, seed.Derive(fmt.Sprintf("kv/%d/k", layer)), shape...),
+		RandomShare(e, seed.Derive(fmt.Sprintf("kv/%d/v", layer)), shape...)
+}
+
+// RandomShare returns this party's share of a tensor of small random ring elements (below 2^20
+// in magnitude, so that products stay inside the ring like real activations), drawn from a seed
+// every party passes alike: component j of the sharing comes from the seed's stream j, so the
+// parties' shares are consistent. The dealer's share is empty. For benchmarks and tests only:
+// every party could compute the values.
+func RandomShare(e mpc.Engine, seed prg.Seed, shape ...int) *mpc.Share {
+	sh := &mpc.Share{Shape: slices.Clone(shape)}
+	if e.IsDealer() {
 		return sh
 	}
-	return mk("k"), mk("v")
+	comp := func(j int) []uint64 {
+		x := make([]uint64, mpc.Numel(shape))
+		prg.New(seed.Derive(fmt.Sprint(j))).Uint64s(x)
+		for i := range x {
+			x[i] = uint64(int64(x[i]) >> 44)
+		}
+		return x
+	}
+	sh.Own = comp(e.Party())
+	if e.Protocol() == mpc.ThreePC {
+		sh.Next = comp((e.Party() + 1) % 3)
+	}
+	return sh
 }

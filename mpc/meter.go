@@ -18,6 +18,13 @@ type Stat struct {
 	Seconds     float64 // wall time spent while this label was the innermost scope
 }
 
+// Sub returns s − o, field by field: the counters of a stretch of work between two readings.
+func (s Stat) Sub(o Stat) Stat {
+	return Stat{OnlineSent: s.OnlineSent - o.OnlineSent, OnlineRecv: s.OnlineRecv - o.OnlineRecv,
+		OfflineSent: s.OfflineSent - o.OfflineSent, OfflineRecv: s.OfflineRecv - o.OfflineRecv,
+		Rounds: s.Rounds - o.Rounds, Seconds: s.Seconds - o.Seconds}
+}
+
 // Add accumulates o into s.
 func (s *Stat) Add(o Stat) {
 	s.OnlineSent += o.OnlineSent

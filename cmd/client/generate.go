@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"slices"
@@ -31,6 +33,12 @@ type genFlags struct {
 	json    bool
 	check   bool
 	stall   time.Duration
+	// Top-p sampling: temperature 0 is greedy decoding; top-p defaults to 1 when a temperature
+	// is given. testSeed (tests only) seeds the uniforms instead of crypto/rand.
+	temperature float64
+	topP        float64
+	testSeed    uint64
+	fs          *flag.FlagSet
 }
 
 func (g *genFlags) bind(fs *flag.FlagSet) {
@@ -44,6 +52,44 @@ func (g *genFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&g.json, "json", false, "print one JSON object at the end instead of text")
 	fs.BoolVar(&g.check, "check", false, "also run the float64 reference locally and compare the tokens")
 	fs.DurationVar(&g.stall, "timeout", client.DefaultStallTimeout, "give up when the parties make no progress for this long")
+	fs.Float64Var(&g.temperature, "temperature", 0, "sample by top-p at this temperature (> 0) instead of greedy decoding (0); the client draws the randomness, and the parties see it only as shares")
+	fs.Float64Var(&g.topP, "top-p", 1, "with -temperature: sample from the smallest set of most probable tokens holding this much of the probability, in (0, 1]")
+	fs.Uint64Var(&g.testSeed, "test-seed", 0, "TESTING ONLY, NOT PRIVATE: draw the sampling randomness from this seed instead of crypto/rand, so a run can be repeated")
+	g.fs = fs
+}
+
+// set reports whether the flag name was given.
+func (g *genFlags) set(name string) bool {
+	found := false
+	g.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
+// sampling returns the top-p sampling parameters -temperature and -top-p give, checked: both
+// zero for greedy decoding.
+func (g *genFlags) sampling() (temperature, topP float64, err error) {
+	switch {
+	case g.temperature == 0 && g.set("top-p"):
+		return 0, 0, fmt.Errorf("-top-p needs -temperature > 0 (temperature 0 is greedy decoding)")
+	case g.temperature == 0 && g.set("test-seed"):
+		return 0, 0, fmt.Errorf("-test-seed needs -temperature > 0 (greedy decoding draws no randomness)")
+	case g.temperature == 0:
+		return 0, 0, nil
+	}
+	if err := model.CheckNucleus(g.temperature, g.topP); err != nil {
+		return 0, 0, fmt.Errorf("-temperature %v -top-p %v: %w", g.temperature, g.topP, err)
+	}
+	return g.temperature, g.topP, nil
+}
+
+// uniforms is the source of the sampling randomness: nil (crypto/rand) unless -test-seed is given.
+func (g *genFlags) uniforms() io.Reader {
+	if !g.set("test-seed") {
+		return nil
+	}
+	var seed [32]byte
+	binary.LittleEndian.PutUint64(seed[:], g.testSeed)
+	return rand.NewChaCha8(seed)
 }
 
 // cachePolicy returns the name and parameters of the policy -policy (name or name@budget) and
@@ -122,6 +168,13 @@ type result struct {
 	Policy           string  `json:"policy"`
 	ReferenceTokens  []int   `json:"reference_tokens,omitempty"`
 	MatchesReference *bool   `json:"matches_reference,omitempty"`
+	// Temperature and TopP are set when the generation sampled (absent for greedy decoding).
+	Temperature float64 `json:"temperature,omitempty"`
+	TopP        float64 `json:"top_p,omitempty"`
+	// NearBoundary is set when a sampled generation differs from the reference first at a
+	// step whose draw lies within fixed-point error of a boundary (the parties compute in fixed
+	// point, so the difference may be legitimate): it says how close.
+	NearBoundary string `json:"near_boundary,omitempty"`
 }
 
 // runGeneration tokenizes the prompt, runs the generation on c's deployment and prints the
@@ -149,6 +202,11 @@ func runGeneration(ctx context.Context, c *client.Client, m *model.Model, tok mo
 	if err != nil {
 		return err
 	}
+	temperature, topP, err := g.sampling()
+	if err != nil {
+		return err
+	}
+	sampling := topP != 0
 	id := g.modelID
 	if id == "" {
 		var err error
@@ -157,15 +215,20 @@ func runGeneration(ctx context.Context, c *client.Client, m *model.Model, tok mo
 		}
 	}
 	var ref []int
-	if g.check {
+	if g.check && !sampling {
 		var err error
 		if ref, err = client.Reference(m, ids, g.n, policy, params); err != nil {
 			return fmt.Errorf("reference: %w", err)
 		}
 	}
 	if !g.json {
-		fmt.Fprintf(errOut, "generating %d tokens privately: %s, model %s, policy %s, prompt of %d tokens\n",
-			g.n, c.Protocol(), id, g.policy, len(ids))
+		if sampling {
+			fmt.Fprintf(errOut, "generating %d tokens privately: %s, model %s, policy %s, prompt of %d tokens, top-p %v at temperature %v\n",
+				g.n, c.Protocol(), id, g.policy, len(ids), topP, temperature)
+		} else {
+			fmt.Fprintf(errOut, "generating %d tokens privately: %s, model %s, policy %s, prompt of %d tokens\n",
+				g.n, c.Protocol(), id, g.policy, len(ids))
+		}
 		fmt.Fprint(out, prompt)
 	}
 	var toks []int
@@ -181,28 +244,48 @@ func runGeneration(ctx context.Context, c *client.Client, m *model.Model, tok mo
 		}
 		shown = text
 	}
-	res, err := c.Generate(ctx, client.Request{ModelID: id, Prompt: ids, MaxNewTokens: g.n, Policy: policy,
-		PolicyParams: params, StallTimeout: g.stall}, onToken)
+	req := client.Request{ModelID: id, Prompt: ids, MaxNewTokens: g.n, Policy: policy,
+		PolicyParams: params, StallTimeout: g.stall}
+	if sampling {
+		req.Temperature, req.TopP, req.Rand = temperature, topP, g.uniforms()
+	}
+	res, err := c.Generate(ctx, req, onToken)
 	if err != nil {
 		if !g.json {
 			fmt.Fprintln(out)
 		}
 		return err
 	}
+	var near string // for a sampled -check
+	if g.check && sampling {
+		// The reference replays the uniforms the client drew for the parties.
+		if ref, near, err = client.ReferenceSampled(m, ids, temperature, topP, res.Uniforms, uint(res.Model.GetFixedPointBits()), policy, params, res.Tokens); err != nil {
+			return fmt.Errorf("reference: %w", err)
+		}
+	}
 	r := result{
 		Text: tok.Decode(res.Tokens), Tokens: res.Tokens, PromptTokens: len(ids), LatencyS: res.Latency.Seconds(),
 		OnlineBytes: res.OnlineBytes, OfflineBytes: res.OfflineBytes, Rounds: res.Rounds,
 		Protocol: string(c.Protocol()), Policy: g.policy,
 	}
+	if sampling {
+		r.Temperature, r.TopP = temperature, topP
+	}
 	if g.check {
 		match := slices.Equal(ref, res.Tokens)
 		r.ReferenceTokens, r.MatchesReference = ref, &match
+		if !match {
+			r.NearBoundary = near
+		}
 	}
 	if g.json {
 		if err := json.NewEncoder(out).Encode(r); err != nil {
 			return err
 		}
 		if g.check && !*r.MatchesReference {
+			if r.NearBoundary != "" {
+				return nearBoundaryError(r.NearBoundary)
+			}
 			return fmt.Errorf("check: the tokens differ from the float64 reference")
 		}
 		return nil
@@ -222,10 +305,20 @@ func runGeneration(ctx context.Context, c *client.Client, m *model.Model, tok mo
 		if *r.MatchesReference {
 			fmt.Fprintf(out, "check: the tokens match the float64 reference\n")
 		} else {
+			if r.NearBoundary != "" {
+				return fmt.Errorf("%w:\n  secure    %v\n  reference %v", nearBoundaryError(r.NearBoundary), res.Tokens, ref)
+			}
 			return fmt.Errorf("check: the tokens differ from the float64 reference:\n  secure    %v\n  reference %v", res.Tokens, ref)
 		}
 	}
 	return nil
+}
+
+// nearBoundaryError is -check's report of a sampled generation that differs from the reference
+// first where the reference's draw is within fixed-point error of a boundary.
+func nearBoundaryError(where string) error {
+	return fmt.Errorf("check: the tokens differ from the float64 reference, first at a draw within fixed-point error of a boundary (%s): "+
+		"the parties' fixed-point probabilities may legitimately pick the neighbouring token there, so this is not by itself a fault; run again to draw other uniforms", where)
 }
 
 func bytesString(n int64) string {

@@ -35,6 +35,9 @@ func local(args []string) (err error) {
 	if _, _, err := g.cachePolicy(); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
+	if _, _, err := g.sampling(); err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
 	pre, err := role.ParsePreprocessing(*prep)
 	if err != nil {
 		return fmt.Errorf("local: -preprocessing: %w", err)

@@ -2,17 +2,22 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/privinfer/mpcache/model"
 	"github.com/privinfer/mpcache/mpc"
 	"github.com/privinfer/mpcache/parties/link"
+	"github.com/privinfer/mpcache/parties/session"
 	"github.com/privinfer/mpcache/parties/store"
 	"github.com/privinfer/mpcache/parties/wire"
 	"github.com/privinfer/mpcache/proto/partypb"
@@ -39,7 +44,19 @@ type Request struct {
 	OpenTimeout time.Duration
 	// StallTimeout bounds the wait for the next event from the parties (default 3 min).
 	StallTimeout time.Duration
+	// Temperature and TopP select top-p sampling (model.NucleusCDF's rule): both zero is greedy
+	// decoding; otherwise a finite temperature > 0 and a top-p in (0, 1]. The client
+	// draws one uniform per new token and sends it secret-shared with the prompt (see
+	// session.UniformRows for the layout); Result.Uniforms returns them.
+	Temperature, TopP float64
+	// Rand is the source of the sampling uniforms: nil is crypto/rand, as a deployment must
+	// use. A seeded source makes the uniforms predictable to whoever knows the seed; it is for
+	// tests only.
+	Rand io.Reader
 }
+
+// Sampling reports whether req asks for top-p sampling.
+func (req Request) Sampling() bool { return req.TopP != 0 || req.Temperature != 0 }
 
 // PartyReport is one party's account of a finished session.
 type PartyReport struct {
@@ -63,6 +80,9 @@ type Result struct {
 	OnlineBytes, OfflineBytes, Rounds int64
 	Parties                           []PartyReport
 	Model                             *partypb.ModelInfo
+	// Uniforms are a sampling generation's uniforms, step by step, each in [0, 1) (a multiple
+	// of 2^−f): what the plaintext reference needs to replay the draws (ReferenceSampled).
+	Uniforms []float64
 }
 
 // event is one item from a party's output stream.
@@ -87,6 +107,11 @@ func (c *Client) Generate(ctx context.Context, req Request, onToken func(index, 
 	}
 	if len(req.Prompt) == 0 || req.MaxNewTokens < 1 {
 		return nil, fmt.Errorf("client: generate needs a prompt of at least one token and at least one new token (got %d and %d)", len(req.Prompt), req.MaxNewTokens)
+	}
+	if req.Sampling() {
+		if err := model.CheckNucleus(req.Temperature, req.TopP); err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
 	}
 	sid, err := link.NewSessionID()
 	if err != nil {
@@ -120,6 +145,7 @@ func (c *Client) Generate(ctx context.Context, req Request, onToken func(index, 
 		g.cancelAll("the generation failed: " + err.Error())
 		return nil, err
 	}
+	res.Uniforms = g.uniforms
 	return res, nil
 }
 
@@ -130,6 +156,15 @@ type generation struct {
 	start time.Time
 	model *partypb.ModelInfo
 	sizes []uint64
+	// uniforms are the sampling uniforms sent, in [0, 1).
+	uniforms []float64
+}
+
+// inputShape is the shape of the client's input: the prompt's one-hot rows, then, when
+// sampling, the rows of the uniforms (session.InputShape).
+func (g *generation) inputShape() []int {
+	return session.InputShape(session.Request{PromptLen: len(g.req.Prompt), MaxNewTokens: g.req.MaxNewTokens,
+		Temperature: g.req.Temperature, TopP: g.req.TopP}, int(g.model.VocabSize))
 }
 
 func (g *generation) open(ctx context.Context) error {
@@ -142,6 +177,9 @@ func (g *generation) open(ctx context.Context) error {
 		PromptLen: uint32(len(g.req.Prompt)), MaxNewTokens: uint32(g.req.MaxNewTokens),
 		Sampling:      &partypb.Sampling{Method: partypb.Sampling_METHOD_GREEDY},
 		InputEncoding: partypb.InputEncoding_INPUT_ENCODING_ONE_HOT,
+	}
+	if g.req.Sampling() {
+		req.Sampling = &partypb.Sampling{Method: partypb.Sampling_METHOD_SAMPLE, Temperature: g.req.Temperature, TopP: g.req.TopP}
 	}
 	res := make([]*partypb.OpenSessionResponse, len(c.roles))
 	errs := c.each(c.all(), func(i int) error {
@@ -166,7 +204,7 @@ func (g *generation) open(ctx context.Context) error {
 			m.GetDim() != g.model.Dim || m.GetLayers() != g.model.Layers:
 			return fmt.Errorf("client: the parties describe model %s differently: %s says %v, %s says %v", g.req.ModelID, c.roles[0], g.model, c.roles[i], m)
 		}
-		want := wire.ShareSize(mpc.Protocol(c.proto), i, []int{len(g.req.Prompt), int(g.model.VocabSize)})
+		want := wire.ShareSize(mpc.Protocol(c.proto), i, g.inputShape())
 		if r.InputSize != uint64(want) {
 			return fmt.Errorf("client: %s expects an input share of %d bytes, not %d", c.roles[i], r.InputSize, want)
 		}
@@ -178,12 +216,25 @@ func (g *generation) open(ctx context.Context) error {
 func (g *generation) submit(ctx context.Context) error {
 	c := g.c
 	vocab := int(g.model.VocabSize)
-	onehot := mpc.NewTensor(len(g.req.Prompt), vocab)
+	onehot := mpc.NewTensor(g.inputShape()...)
 	for i, t := range g.req.Prompt {
 		if t < 0 || t >= vocab {
 			return fmt.Errorf("client: prompt token %d at position %d is outside the model's vocabulary of %d", t, i, vocab)
 		}
 		onehot.Data[i*vocab+t] = 1
+	}
+	if g.req.Sampling() {
+		us, err := drawUniforms(g.req.Rand, g.req.MaxNewTokens, uint(g.model.FixedPointBits))
+		if err != nil {
+			return fmt.Errorf("client: drawing the sampling uniforms: %w", err)
+		}
+		// The uniforms follow the prompt's rows, entry j for step j (session.UniformRows).
+		copy(onehot.Data[len(g.req.Prompt)*vocab:], us)
+		g.uniforms = make([]float64, len(us))
+		for j, u := range us {
+			g.uniforms[j] = math.Ldexp(float64(u), -int(g.model.FixedPointBits))
+		}
+		clear(us)
 	}
 	shares, err := mpc.Split(mpc.Protocol(c.proto), onehot)
 	if err != nil {
@@ -222,6 +273,27 @@ func (g *generation) submit(ctx context.Context) error {
 		return fmt.Errorf("client: session %s: %w", g.id, err)
 	}
 	return nil
+}
+
+// drawUniforms draws n uniforms in [0, 1) as fixed point with frac fractional bits (integers
+// in [0, 2^frac)): the top frac bits of a uint64 from r (nil: crypto/rand).
+func drawUniforms(r io.Reader, n int, frac uint) ([]uint64, error) {
+	if frac < 1 || frac > 62 {
+		return nil, fmt.Errorf("the model's %d fractional bits leave no room for a uniform", frac)
+	}
+	if r == nil {
+		r = rand.Reader
+	}
+	b := make([]byte, 8*n)
+	defer clear(b)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	us := make([]uint64, n)
+	for j := range us {
+		us[j] = binary.LittleEndian.Uint64(b[8*j:]) >> (64 - frac)
+	}
+	return us, nil
 }
 
 func (g *generation) stream(ctx context.Context, i int, out chan<- event) {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/privinfer/mpcache/model"
 	"github.com/privinfer/mpcache/mpc"
 	"github.com/privinfer/mpcache/parties/link"
 	"github.com/privinfer/mpcache/parties/role"
@@ -59,8 +60,9 @@ func (p *Party) OpenSession(ctx context.Context, req *partypb.OpenSessionRequest
 	if e := req.InputEncoding; e != partypb.InputEncoding_INPUT_ENCODING_UNSPECIFIED && e != partypb.InputEncoding_INPUT_ENCODING_ONE_HOT {
 		return nil, errorf(codes.Unimplemented, "input encoding %s is not supported; send one-hot rows", e)
 	}
-	if sm := req.Sampling.GetMethod(); sm != partypb.Sampling_METHOD_UNSPECIFIED && sm != partypb.Sampling_METHOD_GREEDY {
-		return nil, errorf(codes.Unimplemented, "sampling method %s is not supported; generation is greedy (secure argmax)", sm)
+	temperature, topP, err := sampling(req.Sampling)
+	if err != nil {
+		return nil, err
 	}
 	var pre role.Preprocessing
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -74,6 +76,7 @@ func (p *Party) OpenSession(ctx context.Context, req *partypb.OpenSessionRequest
 		ID: id, ModelID: req.ModelId, Protocol: role.Protocol(store.ProtocolName(req.Protocol)), Preprocessing: pre,
 		Policy: req.Policy.GetName(), PolicyParams: req.Policy.GetParams(),
 		PromptLen: int(req.PromptLen), MaxNewTokens: int(req.MaxNewTokens),
+		Temperature: temperature, TopP: topP,
 	}
 	s, err := p.m.Open(r)
 	if err != nil {
@@ -90,6 +93,27 @@ func (p *Party) OpenSession(ctx context.Context, req *partypb.OpenSessionRequest
 		},
 		InputSize: uint64(s.InputSize()),
 	}, nil
+}
+
+// sampling checks the request's sampling and returns its public parameters: both zero for
+// greedy decoding (METHOD_UNSPECIFIED or METHOD_GREEDY, whose other fields are ignored), the
+// temperature and top-p of METHOD_SAMPLE, which must be a finite temperature > 0 and a top-p in
+// (0, 1] (model.CheckNucleus: 1 samples from the whole distribution) and takes no top_k.
+func sampling(smp *partypb.Sampling) (temperature, topP float64, err error) {
+	switch sm := smp.GetMethod(); sm {
+	case partypb.Sampling_METHOD_UNSPECIFIED, partypb.Sampling_METHOD_GREEDY:
+		return 0, 0, nil
+	case partypb.Sampling_METHOD_SAMPLE:
+		if k := smp.GetTopK(); k != 0 {
+			return 0, 0, errorf(codes.Unimplemented, "sampling with top_k = %d is not supported; leave top_k at 0 and use top_p (top-p sampling)", k)
+		}
+		if err := model.CheckNucleus(smp.GetTemperature(), smp.GetTopP()); err != nil {
+			return 0, 0, errorf(codes.InvalidArgument, "METHOD_SAMPLE: %v", err)
+		}
+		return smp.GetTemperature(), smp.GetTopP(), nil
+	default:
+		return 0, 0, errorf(codes.Unimplemented, "sampling method %s is not supported; generation is greedy (secure argmax) or top-p (METHOD_SAMPLE)", sm)
+	}
 }
 
 // SubmitInput receives this party's share of the client's one-hot prompt rows and starts the

@@ -89,7 +89,7 @@ func (s *Session) compute(prompt *mpc.Share) (*Summary, error) {
 	var first float64
 	sendShares := s.InputSize() > 0
 	s.setPhase("prefill")
-	err = is.Generate(prompt, s.req.MaxNewTokens, func(step int, id *mpc.Share) error {
+	emit := func(step int, id *mpc.Share) error {
 		now := time.Now()
 		if step == 0 {
 			first = now.Sub(start).Seconds()
@@ -108,7 +108,12 @@ func (s *Session) compute(prompt *mpc.Share) (*Summary, error) {
 		}
 		s.setPhase(fmt.Sprintf("decode step %d", step+1))
 		return s.ctx.Err()
-	})
+	}
+	if s.req.Sampling() {
+		err = s.generateSampled(is, prompt, emit)
+	} else {
+		err = is.Generate(prompt, s.req.MaxNewTokens, emit)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -124,14 +129,56 @@ func (s *Session) compute(prompt *mpc.Share) (*Summary, error) {
 	}, nil
 }
 
+// generateSampled splits the input share into the prompt's one-hot rows and the client's
+// uniforms (the rows after them, see UniformRows) and generates by top-p sampling.
+func (s *Session) generateSampled(is *infer.Session, input *mpc.Share, emit func(int, *mpc.Share) error) error {
+	n, vocab := s.req.MaxNewTokens, s.shares.Config.Vocab
+	prompt, err := mpc.Slice(input, 0, 0, s.req.PromptLen)
+	if err != nil {
+		return err
+	}
+	rows, err := mpc.Slice(input, 0, s.req.PromptLen, s.req.PromptLen+UniformRows(n, vocab))
+	if err != nil {
+		return err
+	}
+	flat, err := mpc.Reshape(rows, rows.Len())
+	if err != nil {
+		return err
+	}
+	us, err := mpc.Slice(flat, 0, 0, n)
+	if err != nil {
+		return err
+	}
+	smp := infer.Sampling{TopP: s.req.TopP, Temperature: s.req.Temperature, U: func(step int) (*mpc.Share, error) {
+		if step < 0 || step >= n {
+			return nil, fmt.Errorf("no uniform for step %d of %d", step, n)
+		}
+		return mpc.Slice(us, 0, step, step+1)
+	}}
+	defer func() {
+		for _, x := range []*mpc.Share{prompt, rows, us} {
+			clear(x.Own)
+			clear(x.Next)
+		}
+	}()
+	return is.GenerateWith(prompt, n, smp, emit)
+}
+
 // budget computes the session's material from the model's shape and the session's lengths
 // (infer.MaterialBudget: a run of the program on shapes, no messages) and logs it; it returns
 // the elementwise part, which Precompute can produce ahead.
 func (s *Session) budget() (twoparty.Batch, error) {
 	t0 := time.Now()
-	b, err := infer.MaterialBudget(s.shares.Config, s.shares.Frac, s.req.PromptLen, s.req.MaxNewTokens, func() (infer.Policy, error) {
+	newPolicy := func() (infer.Policy, error) {
 		return policies.Secure(s.req.Policy, s.shares.Config, s.req.PolicyParams)
-	})
+	}
+	var b infer.Budget
+	var err error
+	if s.req.Sampling() {
+		b, err = infer.SampledMaterialBudget(s.shares.Config, s.shares.Frac, s.req.PromptLen, s.req.MaxNewTokens, s.req.Temperature, s.req.TopP, newPolicy)
+	} else {
+		b, err = infer.MaterialBudget(s.shares.Config, s.shares.Frac, s.req.PromptLen, s.req.MaxNewTokens, newPolicy)
+	}
 	if err != nil {
 		return twoparty.Batch{}, err
 	}
@@ -185,6 +232,7 @@ func (s *Session) params() wire.Params {
 		Preprocessing: dealerFreeName(s.m.cfg.Preprocessing), Precompute: s.m.cfg.Preprocessing == role.DealerFree && s.m.cfg.DealerFree.Precompute,
 		Comparison: string(s.m.cfg.Comparison), Policy: policyName(s.req.Policy), PolicyParams: s.req.PolicyParams,
 		PromptLen: s.req.PromptLen, MaxNewTokens: s.req.MaxNewTokens,
+		Temperature: s.req.Temperature, TopP: s.req.TopP,
 	}
 }
 

@@ -124,7 +124,16 @@ type Request struct {
 	PolicyParams  policies.Params
 	PromptLen     int
 	MaxNewTokens  int
+	// Temperature and TopP select top-p sampling (model.NucleusCDF's rule, infer.Sampling):
+	// both zero is greedy decoding; otherwise Open requires a finite temperature > 0 and a
+	// top-p in (0, 1] (model.CheckNucleus). A sampling session's input carries the client's
+	// uniforms after the prompt (see InputShape).
+	Temperature float64
+	TopP        float64
 }
+
+// Sampling reports whether the request asks for top-p sampling rather than greedy decoding.
+func (r Request) Sampling() bool { return r.TopP != 0 || r.Temperature != 0 }
 
 // Manager holds a party's sessions.
 type Manager struct {
@@ -235,6 +244,11 @@ func (m *Manager) Open(req Request) (*Session, error) {
 	if _, err := policies.Lookup(req.Policy, req.PolicyParams); err != nil {
 		return nil, m.refuse("policy", fmt.Errorf("%w: %v", ErrInvalid, err))
 	}
+	if req.Sampling() {
+		if err := model.CheckNucleus(req.Temperature, req.TopP); err != nil {
+			return nil, m.refuse("sampling", fmt.Errorf("%w: %v", ErrInvalid, err))
+		}
+	}
 	m.mu.Lock()
 	switch {
 	case m.draining:
@@ -279,8 +293,13 @@ func (m *Manager) Open(req Request) (*Session, error) {
 	if m.cfg.Metrics != nil {
 		m.cfg.Metrics.Active.Inc()
 	}
-	s.log.Info("session: opened", "model", req.ModelID, "protocol", req.Protocol, "policy", policyName(req.Policy),
-		"prompt_len", req.PromptLen, "max_new_tokens", req.MaxNewTokens)
+	if req.Sampling() {
+		s.log.Info("session: opened", "model", req.ModelID, "protocol", req.Protocol, "policy", policyName(req.Policy),
+			"prompt_len", req.PromptLen, "max_new_tokens", req.MaxNewTokens, "temperature", req.Temperature, "top_p", req.TopP)
+	} else {
+		s.log.Info("session: opened", "model", req.ModelID, "protocol", req.Protocol, "policy", policyName(req.Policy),
+			"prompt_len", req.PromptLen, "max_new_tokens", req.MaxNewTokens)
+	}
 	s.mu.Lock()
 	if s.InputSize() == 0 {
 		s.startLocked(nil)
@@ -458,8 +477,27 @@ func (s *Session) Model() model.Config { return s.shares.Config }
 // Frac is the fixed-point fractional bits of the session's model shares.
 func (s *Session) Frac() uint { return s.shares.Frac }
 
-// InputShape is the shape of the input share: one one-hot row of the vocabulary per prompt token.
-func (s *Session) InputShape() []int { return []int{s.req.PromptLen, s.shares.Config.Vocab} }
+// InputShape is the shape of the input share: one one-hot row of the vocabulary per prompt token
+// and, when the session samples, UniformRows(MaxNewTokens, Vocab) rows of the client's uniforms
+// after them (see UniformRows).
+func (s *Session) InputShape() []int {
+	return InputShape(s.req, s.shares.Config.Vocab)
+}
+
+// InputShape is the shape of the client's input for req on a model of vocab tokens.
+func InputShape(req Request, vocab int) []int {
+	rows := req.PromptLen
+	if req.Sampling() {
+		rows += UniformRows(req.MaxNewTokens, vocab)
+	}
+	return []int{rows, vocab}
+}
+
+// UniformRows is the number of rows of vocab entries after the prompt's one-hot rows that carry
+// a sampling session's uniforms: ceil(n/vocab) for n new tokens. Read row-major, entry j is step
+// j's uniform u_j ∈ [0, 1) in fixed point (an integer in [0, 2^f), f the model shares'
+// fractional bits) and the entries after the n-th are zero.
+func UniformRows(n, vocab int) int { return (n + vocab - 1) / vocab }
 
 // InputSize is the number of bytes of this party's input share (0 for the 2pc dealer).
 func (s *Session) InputSize() int {

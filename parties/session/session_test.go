@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -112,6 +113,16 @@ func header(id string, p role.Protocol, r role.Role, data []byte) *partypb.Share
 // prompt, and returns every party's events.
 func run(t *testing.T, p role.Protocol, ms []*Manager, req Request, prompt []int, vocab int, reqs map[int]Request) [][]Event {
 	t.Helper()
+	onehot := mpc.NewTensor(len(prompt), vocab)
+	for i, tok := range prompt {
+		onehot.Data[i*vocab+tok] = 1
+	}
+	return runInput(t, p, ms, req, onehot, reqs)
+}
+
+// runInput is run with the client's whole input given.
+func runInput(t *testing.T, p role.Protocol, ms []*Manager, req Request, input *mpc.Tensor, reqs map[int]Request) [][]Event {
+	t.Helper()
 	ss := make([]*Session, 3)
 	for i, m := range ms {
 		r := req
@@ -124,11 +135,7 @@ func run(t *testing.T, p role.Protocol, ms []*Manager, req Request, prompt []int
 		}
 		ss[i] = s
 	}
-	onehot := mpc.NewTensor(len(prompt), vocab)
-	for i, tok := range prompt {
-		onehot.Data[i*vocab+tok] = 1
-	}
-	in, err := mpc.Split(mpc.Protocol(p), onehot)
+	in, err := mpc.Split(mpc.Protocol(p), input)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +283,167 @@ func TestParamsMismatch(t *testing.T) {
 	}
 }
 
+// sampledInput is the client's input of a sampling session: the prompt's one-hot rows, then
+// the uniforms (fixed point, 16 fractional bits) in UniformRows rows.
+func sampledInput(prompt []int, us []uint64, vocab int) *mpc.Tensor {
+	rows := len(prompt) + UniformRows(len(us), vocab)
+	in := mpc.NewTensor(rows, vocab)
+	for i, tok := range prompt {
+		in.Data[i*vocab+tok] = 1
+	}
+	copy(in.Data[len(prompt)*vocab:], us)
+	return in
+}
+
+// tokens reconstructs the n tokens of a session from the parties' events, as a client does.
+func tokens(t *testing.T, p role.Protocol, evs [][]Event, n int) []int {
+	t.Helper()
+	var got []int
+	for k := range n {
+		row := make([]*mpc.Share, 3)
+		for i := range 3 {
+			if wire.Width(mpc.Protocol(p), i) == 0 {
+				continue
+			}
+			if k >= len(evs[i]) || evs[i][k].Token == nil || evs[i][k].Token.Index != k {
+				t.Fatalf("party %d: events %+v", i, evs[i])
+			}
+			if row[i], _ = wire.DecodeShare(evs[i][k].Token.Share, mpc.Protocol(p), i, []int{1}); row[i] == nil {
+				t.Fatalf("party %d token %d: bad share", i, k)
+			}
+		}
+		v, err := mpc.Reconstruct(mpc.Protocol(p), row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, int(v.Data[0]))
+	}
+	return got
+}
+
+// TestRunSampled runs top-p sampling sessions, the uniforms in the client's input after the
+// prompt, and compares the tokens with model.NucleusCDF on the same uniforms. Each step's
+// uniform is the middle of the reference CDF's interval of the most probable token of the
+// nucleus other than the argmax (so the draw stands away from every boundary, and the tokens
+// differ from greedy decoding's wherever the nucleus has more than one token).
+func TestRunSampled(t *testing.T) {
+	m := testModel(t)
+	prompt := []int{3, 17, 42, 5, 99}
+	const n, temperature, topP = 4, 0.08, 0.95
+	rs, err := model.NewSession(m, model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var us []uint64
+	var want, sizes []int
+	logits, err := rs.Prefill(prompt)
+	for err == nil {
+		probs, tau := model.Nucleus(logits, temperature, topP)
+		var q float64
+		for _, v := range probs {
+			if v >= tau {
+				q += v
+			}
+		}
+		best, second, lo, mid := -1, -1, 0.0, 0.5
+		for i, v := range probs {
+			if v >= tau && (best < 0 || v > probs[best]) {
+				best = i
+			}
+		}
+		for i, v := range probs {
+			if v >= tau && i != best && (second < 0 || v > probs[second]) {
+				second = i
+			}
+		}
+		size := 0
+		for i, v := range probs {
+			if v < tau {
+				continue
+			}
+			size++
+			if i == second {
+				mid = (lo + v/2) / q
+			}
+			lo += v
+		}
+		u := uint64(math.Round(math.Ldexp(mid, 16)))
+		tok, err := model.NucleusToken(logits, temperature, topP, math.Ldexp(float64(u), -16))
+		if err != nil {
+			t.Fatal(err)
+		}
+		us, want, sizes = append(us, u), append(want, tok), append(sizes, size)
+		if len(want) == n {
+			break
+		}
+		logits, err = rs.Decode(tok)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("uniforms %v, nucleus sizes %v", us, sizes)
+	greedy := reference(t, m, prompt, n)
+	for _, p := range []role.Protocol{role.TwoPC, role.ThreePC} {
+		t.Run(string(p), func(t *testing.T) {
+			ms, id := cluster(t, p, m, nil)
+			sid, _ := link.NewSessionID()
+			req := Request{ID: sid, ModelID: id, Protocol: p, PromptLen: len(prompt), MaxNewTokens: n, Temperature: temperature, TopP: topP}
+			evs := runInput(t, p, ms, req, sampledInput(prompt, us, m.Config.Vocab), nil)
+			got := tokens(t, p, evs, n)
+			for i := range 3 {
+				last := evs[i][len(evs[i])-1]
+				if last.Err != nil || last.Summary == nil || last.Summary.Tokens != n {
+					t.Fatalf("party %d ended with %+v (%v)", i, last.Summary, last.Err)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("secure tokens %v, reference %v", got, want)
+			}
+			if slices.Equal(got, greedy) {
+				t.Fatalf("sampled %v, the same as greedy decoding: pick another prompt or parameters", got)
+			}
+			t.Logf("sampled %v (greedy %v)", got, greedy)
+		})
+	}
+}
+
+// TestSamplingShape checks the input layout of a sampling session.
+func TestSamplingShape(t *testing.T) {
+	greedy := Request{PromptLen: 5, MaxNewTokens: 9}
+	if got := InputShape(greedy, 4); !slices.Equal(got, []int{5, 4}) {
+		t.Errorf("greedy input shape %v", got)
+	}
+	for _, c := range []struct{ n, vocab, rows int }{{1, 4, 1}, {4, 4, 1}, {5, 4, 2}, {9, 4, 3}, {16, 512, 1}} {
+		r := Request{PromptLen: 5, MaxNewTokens: c.n, Temperature: 0.8, TopP: 0.9}
+		if got := InputShape(r, c.vocab); !slices.Equal(got, []int{5 + c.rows, c.vocab}) {
+			t.Errorf("%d tokens, vocabulary %d: input shape %v, want %d uniform rows", c.n, c.vocab, got, c.rows)
+		}
+	}
+}
+
+// TestSamplingMismatch gives one party other sampling parameters: the parties refuse, naming the
+// sampling.
+func TestSamplingMismatch(t *testing.T) {
+	m := testModel(t)
+	prompt := []int{1, 2, 3}
+	ms, id := cluster(t, role.ThreePC, m, nil)
+	sid, _ := link.NewSessionID()
+	req := Request{ID: sid, ModelID: id, Protocol: role.ThreePC, PromptLen: len(prompt), MaxNewTokens: 2, Temperature: 0.8, TopP: 0.9}
+	other := req
+	other.TopP = 0.5
+	evs := runInput(t, role.ThreePC, ms, req, sampledInput(prompt, []uint64{1, 2}, m.Config.Vocab), map[int]Request{1: other})
+	for i := range 3 {
+		last := evs[i][len(evs[i])-1]
+		if last.Err == nil {
+			t.Fatalf("party %d computed with mismatched sampling", i)
+		}
+		if i < 2 && !strings.Contains(last.Err.Error(), "sampling: top-p 0.9 at temperature 0.8 vs top-p 0.5 at temperature 0.8") &&
+			!strings.Contains(last.Err.Error(), "sampling: top-p 0.5 at temperature 0.8 vs top-p 0.9 at temperature 0.8") {
+			t.Fatalf("party %d: %v", i, last.Err)
+		}
+	}
+}
+
 // TestOpenRefused checks the public parameters a party refuses, one error per cause.
 func TestOpenRefused(t *testing.T) {
 	m := testModel(t)
@@ -303,6 +471,9 @@ func TestOpenRefused(t *testing.T) {
 		{"no prompt", func(r *Request) { r.PromptLen = 0 }, ErrInvalid, "at least 1"},
 		{"context", func(r *Request) { r.PromptLen = m.Config.MaxSeq }, ErrInvalid, "more than the model's context"},
 		{"duplicate", func(r *Request) { r.ID = dup.ID }, ErrExists, "already open"},
+		{"top-p", func(r *Request) { r.Temperature, r.TopP = 0.8, 1.5 }, ErrInvalid, "top-p must lie in (0, 1]"},
+		{"no top-p", func(r *Request) { r.Temperature = 0.8 }, ErrInvalid, "top-p must lie in (0, 1]"},
+		{"temperature", func(r *Request) { r.TopP = 0.9 }, ErrInvalid, "temperature > 0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

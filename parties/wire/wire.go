@@ -215,6 +215,10 @@ type Params struct {
 	PolicyParams  map[string]string `json:"policy_params,omitempty"`
 	PromptLen     int               `json:"prompt_len"`
 	MaxNewTokens  int               `json:"max_new_tokens"`
+	// Temperature and TopP are the top-p sampling parameters; both zero (and absent from the
+	// encoding, as before the fields existed) for greedy decoding.
+	Temperature float64 `json:"temperature,omitempty"`
+	TopP        float64 `json:"top_p,omitempty"`
 }
 
 // MaxParams bounds an encoded Params.
@@ -265,7 +269,16 @@ func (p Params) Diff(q Params) string {
 	add("policy parameters", sortedMap(p.PolicyParams), sortedMap(q.PolicyParams))
 	add("prompt length", p.PromptLen, q.PromptLen)
 	add("new tokens", p.MaxNewTokens, q.MaxNewTokens)
+	add("sampling", samplingName(p.Temperature, p.TopP), samplingName(q.Temperature, q.TopP))
 	return strings.Join(d, "; ")
+}
+
+// samplingName describes the sampling parameters for Diff.
+func samplingName(temperature, topP float64) string {
+	if temperature == 0 && topP == 0 {
+		return "greedy"
+	}
+	return fmt.Sprintf("top-p %v at temperature %v", topP, temperature)
 }
 
 func orDealer(s string) string {

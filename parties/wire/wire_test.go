@@ -149,6 +149,18 @@ func TestParams(t *testing.T) {
 			t.Errorf("Diff %q lacks %q", d, want)
 		}
 	}
+	// Greedy sessions encode as before the sampling fields existed; sampling ones carry them.
+	if b := string(p.Encode()); strings.Contains(b, "temperature") || strings.Contains(b, "top_p") {
+		t.Errorf("greedy parameters encode sampling fields: %s", b)
+	}
+	smp := p
+	smp.Temperature, smp.TopP = 0.8, 0.9
+	if got, err := DecodeParams(smp.Encode()); err != nil || got.Temperature != 0.8 || got.TopP != 0.9 {
+		t.Errorf("sampling parameters round trip to %+v, %v", got, err)
+	}
+	if d, want := p.Diff(smp), "sampling: greedy vs top-p 0.9 at temperature 0.8"; !strings.Contains(d, want) {
+		t.Errorf("Diff %q lacks %q", d, want)
+	}
 	bad := []struct {
 		name, in, want string
 	}{

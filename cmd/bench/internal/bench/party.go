@@ -351,10 +351,7 @@ func barrier(ctx context.Context, t transport.Transport) error {
 func diffStats(after, before map[string]mpc.Stat) map[string]mpc.Stat {
 	out := map[string]mpc.Stat{}
 	for k, a := range after {
-		b := before[k]
-		d := mpc.Stat{OnlineSent: a.OnlineSent - b.OnlineSent, OnlineRecv: a.OnlineRecv - b.OnlineRecv,
-			OfflineSent: a.OfflineSent - b.OfflineSent, OfflineRecv: a.OfflineRecv - b.OfflineRecv,
-			Rounds: a.Rounds - b.Rounds, Seconds: a.Seconds - b.Seconds}
+		d := a.Sub(before[k])
 		if d != (mpc.Stat{}) {
 			out[k] = d
 		}
