@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/privinfer/mpcache/gpu"
 	"github.com/privinfer/mpcache/mpc"
 	"github.com/privinfer/mpcache/parties/config"
 	"github.com/privinfer/mpcache/parties/link"
@@ -70,6 +71,10 @@ func Main(name string, args []string, stderr io.Writer) error {
 		return err
 	}
 	if err := over.Apply(fs, cfg); err != nil {
+		return err
+	}
+	// MPCACHE_GPU=cuda on a host without a usable GPU: refuse at start, not at the first product.
+	if err := gpu.Check(); err != nil {
 		return err
 	}
 	if *check {
