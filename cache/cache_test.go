@@ -79,7 +79,6 @@ type secureRun struct {
 	tokens  []int
 	steps   []step    // in call order: decode step by decode step, layer by layer
 	prefill []prefill // probed runs: what each layer's Prefill got
-	stat    mpc.Stat  // summed over the parties
 }
 
 // prefill is a layer's prompt keys and values [KVHeads, T, HeadDim] and causal probabilities
@@ -128,24 +127,12 @@ func (p *probe) Mix(e mpc.Engine, layer int, probs *mpc.Share) (*mpc.Share, erro
 // recorded as only a test may.
 func generate(t testing.TB, p mpc.Protocol, m *model.Model, prompt []int, n int, newPolicy func() infer.Policy, probed bool) secureRun {
 	t.Helper()
-	shares, err := infer.ShareModel(m, p, testFrac)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oh := mpc.NewTensor(len(prompt), m.Config.Vocab)
-	for i, id := range prompt {
-		oh.Data[i*m.Config.Vocab+id] = 1
-	}
-	in, err := mpc.Split(p, oh)
-	if err != nil {
-		t.Fatal(err)
-	}
+	shares, in := shareInputs(t, p, m, prompt)
 	type party struct {
 		ids    []*mpc.Share
 		layers []int
 		trace  []*mpc.Share
 		probe  probe
-		stat   mpc.Stat
 	}
 	res, err := inproc.Run(p, inproc.Memory, mpc.Config{Frac: testFrac, Comparison: testComparison}, func(e mpc.Engine) (*party, error) {
 		out := &party{}
@@ -174,7 +161,6 @@ func generate(t testing.TB, p mpc.Protocol, m *model.Model, prompt []int, n int,
 			}
 			logits, err = s.Decode(next)
 		}
-		out.stat = e.Meter().Total()
 		return out, err
 	})
 	if err != nil {
@@ -188,14 +174,7 @@ func generate(t testing.TB, p mpc.Protocol, m *model.Model, prompt []int, n int,
 		run.tokens = append(run.tokens, int(int64(reveal(func(q *party) *mpc.Share { return q.ids[i] }).Data[0])))
 	}
 	for i, layer := range res[0].layers {
-		pos := reveal(func(q *party) *mpc.Share { return q.trace[i] })
-		kv, s := pos.Shape[0], pos.Shape[1]
-		st := step{layer: layer, pos: make([][]int, kv)}
-		for g := range kv {
-			for _, v := range pos.Data[g*s : (g+1)*s] {
-				st.pos[g] = append(st.pos[g], int(int64(v)))
-			}
-		}
+		st := step{layer: layer, pos: headPositions(reveal(func(q *party) *mpc.Share { return q.trace[i] }))}
 		if probed {
 			for j, dst := range []*[]float64{&st.q, &st.k, &st.v, &st.probs} {
 				*dst = mpc.DecodeTensor(reveal(func(q *party) *mpc.Share { return q.probe.steps[i][j] }), testFrac)
@@ -210,10 +189,37 @@ func generate(t testing.TB, p mpc.Protocol, m *model.Model, prompt []int, n int,
 		}
 		run.prefill = append(run.prefill, pf)
 	}
-	for _, r := range res {
-		run.stat.Add(r.stat)
-	}
 	return run
+}
+
+// shareInputs returns every party's shares of m and of the one-hot rows of prompt.
+func shareInputs(t testing.TB, p mpc.Protocol, m *model.Model, prompt []int) ([]*infer.ModelShares, []*mpc.Share) {
+	t.Helper()
+	shares, err := infer.ShareModel(m, p, testFrac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oh := mpc.NewTensor(len(prompt), m.Config.Vocab)
+	for i, id := range prompt {
+		oh.Data[i*m.Config.Vocab+id] = 1
+	}
+	in, err := mpc.Split(p, oh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shares, in
+}
+
+// headPositions returns the revealed positions [KVHeads, S] as plain integers, per KV head.
+func headPositions(pos *mpc.Tensor) [][]int {
+	kv, s := pos.Shape[0], pos.Shape[1]
+	heads := make([][]int, kv)
+	for g := range kv {
+		for _, v := range pos.Data[g*s : (g+1)*s] {
+			heads[g] = append(heads[g], int(int64(v)))
+		}
+	}
+	return heads
 }
 
 // reference runs the plaintext model greedily for n tokens under policy pol (fixed point with

@@ -8,17 +8,33 @@ import (
 // represent computes the representatives of the clusters of an owner layer that are complete
 // but have none yet: a level-2 cluster's element-wise maximum and minimum of its Cluster2 keys,
 // a level-1 cluster's from its children's, then each cluster's blend α·r_max + (1−α)·r_min,
-// truncated once and fixed (2pc: one round), which is all that scoring reads.
+// truncated once and fixed, which is all that scoring reads. The blends are fixed together with
+// the operands with (the layer's rows), in one round (2pc) for all.
 //
 // Only complete clusters are scored: the sink and the newest cluster are forced, and every
-// other cluster is complete. So a representative is computed once, on the step that completes
-// its cluster (after prefill: every complete cluster of the kept rows at once), and never
-// changes: this is the incremental maintenance of the spec, with the growing newest cluster's
-// running maximum, which nothing reads, left out. A step that completes no cluster costs
-// nothing here; one that completes a level-2 cluster costs protocols.Max over rows of Cluster2
-// for 2·KVHeads·HeadDim rows, one truncation and one fixing round; one that also completes a
-// level-1 cluster adds protocols.Max over rows of Cluster1/Cluster2.
-func (m *MPCache) represent(o *ops, ly *mpLayer) {
+// other cluster is complete. So a representative is computed once, after the step that
+// completes its cluster (after prefill: every complete cluster of the kept rows at once; in
+// decode: at the start of the next step, before its selection reads them), and never changes:
+// this is the incremental maintenance of the spec, with the growing newest cluster's running
+// maximum, which nothing reads, left out. A step that finds no new complete cluster costs
+// nothing here; one that finds a level-2 cluster costs protocols.Max over rows of Cluster2 for
+// 2·KVHeads·HeadDim rows and one truncation (its fixing shares the round of the step's new
+// row); one that also finds a level-1 cluster adds protocols.Max over rows of
+// Cluster1/Cluster2.
+func (m *MPCache) represent(o *ops, ly *mpLayer, with ...**mpc.Share) {
+	b2, b1 := m.blends(o, ly)
+	o.fix(append(with, &b2, &b1)...)
+	if b2 != nil {
+		ly.blend2 = o.concat(1, ly.blend2, b2)
+	}
+	if b1 != nil {
+		ly.blend1 = o.concat(1, ly.blend1, b1)
+	}
+}
+
+// blends appends the new complete level-2 clusters' maxima and minima to ly.reps and returns
+// the new blends of both levels, [KVHeads, n, HeadDim] each, unfixed (nil for none).
+func (m *MPCache) blends(o *ops, ly *mpLayer) (b2, b1 *mpc.Share) {
 	c1, c2 := m.p.Cluster1, m.p.Cluster2
 	kids := c1 / c2
 	kv, hd := m.cfg.KVHeads, m.cfg.HeadDim()
@@ -31,37 +47,32 @@ func (m *MPCache) represent(o *ops, ly *mpLayer) {
 	}
 	n2, n1 := ly.n/c2-have2, ly.n/c1-have1 // new complete clusters
 	if n2 == 0 || o.err != nil {
-		return
+		return nil, nil
 	}
 	defer o.scope("represent")()
 	// [KVHeads, n2, HeadDim, Cluster2] keys of the new level-2 clusters.
 	x := o.permute(o.reshape(o.slice(ly.k, 1, have2*c2, (have2+n2)*c2), kv, n2, c2, hd), 0, 1, 3, 2)
 	r2 := maxMin(o, x)
 	ly.reps = o.concat(1, ly.reps, r2)
-	blends := []*mpc.Share{o.reshape(r2, kv*n2, 2, hd)}
+	pairs := []*mpc.Share{o.reshape(r2, kv*n2, 2, hd)}
 	if n1 > 0 {
 		ch := o.reshape(o.slice(ly.reps, 1, have1*kids, (have1+n1)*kids), kv, n1, kids, 2, hd)
 		// maxima of the children's maxima and minima of their minima: flip the minima's sign
 		// so that one maximum does both, then flip it back (maxMin does the same).
 		ch = o.mulPublic(ch, signs())
 		r1 := o.mulPublic(maxOver(o, o.permute(ch, 0, 1, 3, 4, 2)), signs()) // [KVHeads, n1, 2, HeadDim]
-		blends = append(blends, o.reshape(r1, kv*n1, 2, hd))
+		pairs = append(pairs, o.reshape(r1, kv*n1, 2, hd))
 	}
 	// α·max + (1−α)·min, α in fixed point: one truncation for both levels.
 	f := o.e.Frac()
 	w := mpc.NewTensor(2, 1)
 	w.Data[0], w.Data[1] = m.alphaFix, mpc.Encode(1, f)-m.alphaFix
-	b := o.trunc(o.sumAxis(o.mulPublic(o.concat(0, blends...), w), 1))
-	b2 := o.reshape(o.slice(b, 0, 0, kv*n2), kv, n2, hd)
-	var b1 *mpc.Share
+	b := o.trunc(o.sumAxis(o.mulPublic(o.concat(0, pairs...), w), 1))
+	b2 = o.reshape(o.slice(b, 0, 0, kv*n2), kv, n2, hd)
 	if n1 > 0 {
 		b1 = o.reshape(o.slice(b, 0, kv*n2, kv*(n2+n1)), kv, n1, hd)
 	}
-	o.fix(&b2, &b1)
-	ly.blend2 = o.concat(1, ly.blend2, b2)
-	if n1 > 0 {
-		ly.blend1 = o.concat(1, ly.blend1, b1)
-	}
+	return b2, b1
 }
 
 // maxMin returns the element-wise maximum and minimum along the last axis of x, [..., 2, d]

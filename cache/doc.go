@@ -37,8 +37,9 @@
 //   - Query-aware dynamic selection at every decode step of an owner layer (mpcache.go,
 //     clusters.go): consecutive level-1 clusters of Cluster1 and level-2 clusters of Cluster2
 //     rows of the kept sequence, per KV head; each complete cluster is represented by the blend
-//     α·r_max + (1−α)·r_min of its keys' element-wise maximum and minimum, computed once, on the
-//     step that completes it (a level-1 cluster's from its children's). One product scores all
+//     α·r_max + (1−α)·r_min of its keys' element-wise maximum and minimum, computed once, at the
+//     start of the step after the one that completes it (a level-1 cluster's from its
+//     children's). One product scores all
 //     complete clusters with the linear similarity q·blend (public α, no comparison); a top-k
 //     keeps ⌊Ratio1·G1⌋ middle level-1 clusters; their children and the children of the forced
 //     sink and newest level-1 clusters are the level-2 candidates; a second top-k keeps
@@ -103,15 +104,16 @@
 //     S = min(pos+1, Sinks+Window).
 //   - H2O: the same products over at most Heavy+Recent+1 rows, and, once the window is full,
 //     every step: protocols.Argmax over Heavy+1 per KV head, one element-wise product updating
-//     Heavy·(2·HeadDim+2) elements per KV head, and in 2pc one round fixing the changed slots.
+//     Heavy·(2·HeadDim+2) elements per KV head; in 2pc the changed slots are fixed with the next
+//     step's new row, in the same round.
 //   - MPCache, owner layer: one scoring product over the n rows and the complete clusters' blends
 //     (in 2pc it opens only q), the level-1 top-k over M1 ≈ G1 clusters, one product gathering
 //     the candidates' scores, the level-2 top-k over C candidates, one product composing the
 //     selection, one round fixing it (2pc), one product picking the selected scores and one
 //     truncation of the S picked ones; Mix adds one scatter product and the value product. The
 //     comparisons number about M1²/2 + C²/2 per KV head: they grow with the number of clusters,
-//     not of tokens. On the steps that complete a cluster, protocols.Max computes its
-//     representatives (one truncation and, in 2pc, one fixing round more). By FSS comparisons
+//     not of tokens. On the step after one that completes a cluster, protocols.Max computes its
+//     representatives (one truncation more; they are fixed with the new row). By FSS comparisons
 //     (each top-k 2 rounds in 2pc, 4 in 3pc) an owner layer costs 9 rounds more than the full
 //     cache in 2pc and 13 more in 3pc; by the circuit (9 and 10 rounds per top-k) 14 and 12
 //     more on top of those.

@@ -25,13 +25,13 @@ import (
 // the slots when the window's row loses: one product of the one-hot with the differences.
 //
 // Prefill keeps the last Recent prompt positions and the top Heavy of the others by
-// accumulated prefill attention (protocols.TopKWith over T−Recent candidates, then one gather
+// accumulated prefill attention (protocols.TopK over T−Recent candidates, then one gather
 // of keys, values and scores); prompts of at most Heavy+Recent tokens are kept whole.
 //
 // Cost per decode step and layer, beyond the attention products: when evicting, Argmax over
-// KVHeads rows of Heavy+1 (protocols.Argmax), one Mul of Heavy·(2·HeadDim+2) elements per KV
-// head, and (2pc) one round that fixes the changed slots, 8 bytes per slot element; the step's
-// new row is fixed in one more round, as with the full cache.
+// KVHeads rows of Heavy+1 (protocols.Argmax) and one Mul of Heavy·(2·HeadDim+2) elements per KV
+// head; in 2pc the changed slots are fixed (8 bytes per slot element) with the next step's new
+// row, in the one round that the full cache spends on the new row.
 type H2O struct {
 	Heavy, Recent int
 
@@ -44,7 +44,9 @@ type H2O struct {
 
 // h2oLayer is one layer's cache; "old" rows are the heavy slots, "recent" the window.
 type h2oLayer struct {
-	k, v, acc, pos *mpc.Share // slots: [KVHeads, o, HeadDim] (fixed), [KVHeads, o], [KVHeads, o]
+	// slots: [KVHeads, o, HeadDim] (fixed; an eviction leaves them unfixed until the next
+	// Scores), [KVHeads, o], [KVHeads, o]
+	k, v, acc, pos *mpc.Share
 	o              int
 	rk, rv, racc   *mpc.Share // window: [KVHeads, r, HeadDim] (fixed), [KVHeads, r]
 	first, r       int        // position of the window's first row, and its length
@@ -99,7 +101,7 @@ func (h *H2O) keep(o *ops, layer int, k, v, acc *mpc.Share) {
 		end := o.scope("evict")
 		ly.o = h.Heavy
 		kc, vc, ac := o.slice(k, 1, 0, split), o.slice(v, 1, 0, split), o.slice(acc, 1, 0, split)
-		sel, idx := h.topk(o, ac)
+		sel, idx := topk(o, "h2o", ac, h.Heavy)
 		hd := h.cfg.HeadDim()
 		g := o.do("gather", func() (*mpc.Share, error) {
 			return protocols.Gather(o.e, sel, o.concat(2, kc, vc, o.reshape(ac, h.cfg.KVHeads, split, 1)))
@@ -119,21 +121,9 @@ func (h *H2O) install(o *ops, layer int, ly h2oLayer) {
 	h.layers[layer] = ly
 }
 
-// topk selects the Heavy candidates of largest accumulated attention, lower positions first
-// among equals (as model.TopK), returning the selection and the positions.
-func (h *H2O) topk(o *ops, acc *mpc.Share) (sel, idx *mpc.Share) {
-	if o.err != nil {
-		return nil, nil
-	}
-	sel, idx, err := protocols.TopK(o.e, acc, h.Heavy)
-	if err != nil {
-		o.err = fmt.Errorf("cache: h2o: top-k at %q: %w", o.e.Meter().Path(), err)
-	}
-	return sel, idx
-}
-
-// Scores appends the step's row (fixed, one round) and returns q·Kᵀ over the heavy slots, the
-// window and the new row: one product that opens only q in 2pc, and one truncation.
+// Scores appends the step's row and returns q·Kᵀ over the heavy slots, the window and the new
+// row: one product that opens only q in 2pc, and one truncation. The row is fixed in one round
+// together with the slots that the previous step's eviction rewrote (leave).
 func (h *H2O) Scores(e mpc.Engine, layer int, q, k, v *mpc.Share) (*mpc.Share, error) {
 	if err := checkLayer("h2o", layer, len(h.layers)); err != nil {
 		return nil, err
@@ -143,7 +133,7 @@ func (h *H2O) Scores(e mpc.Engine, layer int, q, k, v *mpc.Share) (*mpc.Share, e
 		return nil, fmt.Errorf("cache: h2o: step on layer %d before its prefill", layer)
 	}
 	o := &ops{e: e}
-	o.fix(&k, &v)
+	o.fix(&k, &v, &ly.k, &ly.v)
 	ly.rk, ly.rv = o.concat(1, ly.rk, k), o.concat(1, ly.rv, v)
 	ly.r++
 	if h.trace != nil && o.err == nil {
@@ -213,8 +203,7 @@ func (h *H2O) leave(o *ops, ly *h2oLayer) {
 	old := o.concat(2, ly.k, ly.v, o.reshape(ly.acc, c.KVHeads, h.Heavy, 1), o.reshape(ly.pos, c.KVHeads, h.Heavy, 1))
 	in := o.concat(2, lk, lv, o.reshape(la, c.KVHeads, 1, 1), o.reshape(lp, c.KVHeads, 1, 1))
 	upd := o.add(old, o.mul(slot, o.sub(in, old)))
-	ly.k, ly.v = o.slice(upd, 2, 0, hd), o.slice(upd, 2, hd, 2*hd)
-	o.fix(&ly.k, &ly.v)
+	ly.k, ly.v = o.slice(upd, 2, 0, hd), o.slice(upd, 2, hd, 2*hd) // fixed by the next Scores
 	ly.acc = o.reshape(o.slice(upd, 2, 2*hd, 2*hd+1), c.KVHeads, h.Heavy)
 	ly.pos = o.reshape(o.slice(upd, 2, 2*hd+1, 2*hd+2), c.KVHeads, h.Heavy)
 }

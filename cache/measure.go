@@ -35,7 +35,7 @@ func (f *fullStarter) Start(e mpc.Engine, cfg model.Config, promptLen int) error
 }
 
 func (f *fullStarter) fill(o *ops, layer int, seed prg.Seed) {
-	k, v := randomRows(o, f.cfg, f.prompt, seed)
+	k, v := infer.RandomKV(o.e, f.cfg, layer, f.prompt, seed)
 	if o.err == nil {
 		if err := f.Full.Prefill(o.e, layer, k, v, nil); err != nil {
 			o.err = err
@@ -44,7 +44,7 @@ func (f *fullStarter) fill(o *ops, layer int, seed prg.Seed) {
 }
 
 func (s *StreamingLLM) fill(o *ops, layer int, seed prg.Seed) {
-	k, v := randomRows(o, s.cfg, len(s.kept()), seed)
+	k, v := infer.RandomKV(o.e, s.cfg, layer, len(s.kept()), seed)
 	s.install(o, layer, k, v)
 }
 
@@ -54,11 +54,11 @@ func (h *H2O) fill(o *ops, layer int, seed prg.Seed) {
 	slots := min(h.prompt-r, h.Heavy)
 	ly := h2oLayer{first: h.prompt - r, r: r, o: slots}
 	if r > 0 {
-		ly.rk, ly.rv = randomRows(o, h.cfg, r, seed.Derive("recent"))
+		ly.rk, ly.rv = infer.RandomKV(o.e, h.cfg, layer, r, seed.Derive("recent"))
 		ly.racc = infer.RandomShare(o.e, seed.Derive("racc"), kv, r)
 	}
 	if slots > 0 {
-		ly.k, ly.v = randomRows(o, h.cfg, slots, seed.Derive("heavy"))
+		ly.k, ly.v = infer.RandomKV(o.e, h.cfg, layer, slots, seed.Derive("heavy"))
 		ly.acc = infer.RandomShare(o.e, seed.Derive("acc"), kv, slots)
 		ly.pos = o.public(broadcastPositions(span(0, slots), kv))
 	}
@@ -74,29 +74,21 @@ func (m *MPCache) fill(o *ops, layer int, seed prg.Seed) {
 		return
 	}
 	K := m.budget()
-	k, v := randomRows(o, m.cfg, K, seed)
-	m.install(o, layer, k, v, K)
-	if m.sched[layer] != layer {
-		return
-	}
-	ly := &m.layers[layer]
-	kv, hd := m.cfg.KVHeads, m.cfg.HeadDim()
-	ly.keptN = K
-	ly.keptPos = o.public(ints(span(0, K), K))
-	if c2, c1 := K/m.p.Cluster2, K/m.p.Cluster1; c2 > 0 {
-		ly.reps = infer.RandomShare(o.e, seed.Derive("reps"), kv, c2, 2, hd)
-		ly.blend2 = infer.RandomShare(o.e, seed.Derive("blend2"), kv, c2, hd)
-		if c1 > 0 {
-			ly.blend1 = infer.RandomShare(o.e, seed.Derive("blend1"), kv, c1, hd)
+	k, v := infer.RandomKV(o.e, m.cfg, layer, K, seed)
+	ly := m.install(layer, k, v, K)
+	if m.sched[layer] == layer {
+		kv, hd := m.cfg.KVHeads, m.cfg.HeadDim()
+		ly.keptN = K
+		ly.keptPos = o.public(ints(span(0, K), K))
+		if c2, c1 := K/m.p.Cluster2, K/m.p.Cluster1; c2 > 0 {
+			ly.reps = infer.RandomShare(o.e, seed.Derive("reps"), kv, c2, 2, hd)
+			ly.blend2 = infer.RandomShare(o.e, seed.Derive("blend2"), kv, c2, hd)
+			if c1 > 0 {
+				ly.blend1 = infer.RandomShare(o.e, seed.Derive("blend1"), kv, c1, hd)
+			}
 		}
-		o.fix(&ly.blend2, &ly.blend1)
 	}
-}
-
-// randomRows returns random shares of keys and values [KVHeads, n, HeadDim].
-func randomRows(o *ops, cfg model.Config, n int, seed prg.Seed) (k, v *mpc.Share) {
-	shape := []int{cfg.KVHeads, n, cfg.HeadDim()}
-	return infer.RandomShare(o.e, seed.Derive("k"), shape...), infer.RandomShare(o.e, seed.Derive("v"), shape...)
+	o.fix(&ly.k, &ly.v, &ly.blend2, &ly.blend1)
 }
 
 // starter returns p as a randomStarter, adapting infer.Full.
@@ -159,8 +151,8 @@ type DecodeOptions struct {
 	// prefill's keys, values and probabilities are random).
 	Context int
 	// Steps is the number of decode steps measured (≥ 1); the figures are their mean. MPCache's
-	// representatives are computed on the steps that complete a cluster, so its cost repeats
-	// every Cluster1 steps.
+	// representatives are computed on the steps after those that complete a cluster, so its
+	// cost repeats every Cluster1 steps.
 	Steps int
 	Seed  prg.Seed // draws the random weights and cache, alike at every party
 }
@@ -274,7 +266,7 @@ func MeasurePrefill(opt DecodeOptions, policies ...func() (infer.Policy, error))
 	cfg := opt.Shape
 	cfg.MaxSeq = max(cfg.MaxSeq, opt.Context)
 	opt.Steps = 1
-	T, kv, g, hd := opt.Context, cfg.KVHeads, cfg.GroupSize(), cfg.HeadDim()
+	T, kv, g := opt.Context, cfg.KVHeads, cfg.GroupSize()
 	return measure(opt, cfg, false, len(policies), func(e mpc.Engine, _ *infer.ModelShares, i int, seed prg.Seed) (string, func() error, error) {
 		pol, err := policies[i]()
 		if err != nil {
@@ -285,9 +277,8 @@ func MeasurePrefill(opt DecodeOptions, policies ...func() (infer.Policy, error))
 				return err
 			}
 			for l := range cfg.Layers {
-				s := seed.Derive(fmt.Sprint(l))
-				k, v := infer.RandomShare(e, s.Derive("k"), kv, T, hd), infer.RandomShare(e, s.Derive("v"), kv, T, hd)
-				probs := infer.RandomShare(e, s.Derive("p"), kv, g*T, T)
+				k, v := infer.RandomKV(e, cfg, l, T, seed)
+				probs := infer.RandomShare(e, seed.Derive(fmt.Sprint("probs", l)), kv, g*T, T)
 				end := e.Meter().Scope(fmt.Sprintf("prefill/layer%d/attn/cache", l))
 				err := pol.Prefill(e, l, k, v, probs)
 				end()

@@ -6,7 +6,6 @@ import (
 
 	"github.com/privinfer/mpcache/model"
 	"github.com/privinfer/mpcache/mpc"
-	"github.com/privinfer/mpcache/protocols"
 )
 
 // MPCache is the MPCache policy (see the package doc): look-once static eviction after each
@@ -30,7 +29,6 @@ type MPCache struct {
 type mpLayer struct {
 	k, v    *mpc.Share // [KVHeads, n, HeadDim], fixed; nil while n = 0
 	n       int        // rows
-	steps   int        // decode steps done
 	started bool
 
 	// Owner layers only.
@@ -86,7 +84,8 @@ func (m *MPCache) budget() int { return max(1, model.FloorFrac(m.p.StaticRatio, 
 
 // Prefill runs the look-once static eviction on an owner layer (static.go) and gathers the
 // kept rows of any layer with its owner's selection, once; the owner also computes the
-// representatives of its complete clusters.
+// representatives of its complete clusters. The kept rows (and the representatives) are fixed
+// in one round.
 func (m *MPCache) Prefill(e mpc.Engine, layer int, k, v, probs *mpc.Share) error {
 	if err := checkLayer("mpcache", layer, len(m.layers)); err != nil {
 		return err
@@ -107,26 +106,30 @@ func (m *MPCache) Prefill(e mpc.Engine, layer int, k, v, probs *mpc.Share) error
 		kk, vv = m.gatherKept(o, own.kept, k, v)
 		end()
 	}
-	m.install(o, layer, kk, vv, own.keptN)
+	ly := m.install(layer, kk, vv, own.keptN)
 	if owner == layer {
-		m.represent(o, &m.layers[layer])
+		m.represent(o, ly, &ly.k, &ly.v)
+	} else {
+		o.fix(&ly.k, &ly.v)
 	}
 	return o.err
 }
 
-// install stores a layer's kept rows (n of them) as fixed operands (one round).
-func (m *MPCache) install(o *ops, layer int, k, v *mpc.Share, n int) {
+// install stores a layer's kept rows (n of them), which the caller fixes.
+func (m *MPCache) install(layer int, k, v *mpc.Share, n int) *mpLayer {
 	ly := &m.layers[layer]
 	ly.n, ly.started = n, true
 	if n > 0 {
 		ly.k, ly.v = k, v
-		o.fix(&ly.k, &ly.v)
 	}
+	return ly
 }
 
-// Scores appends the step's row (fixed, one round); on an owner layer it selects the step's
-// clusters (select below), on a sharing layer it takes its owner's selection of this step.
-// It then returns the scores of the selected rows: the product q·Kᵀ over all n rows (which opens
+// Scores appends the step's row (fixed, one round). On an owner layer it first computes the
+// representatives of the clusters that the previous step completed (represent: fixed in the
+// same round), then selects the step's clusters (select below); a sharing layer takes its
+// owner's selection of this step. It then returns the scores of the selected rows: the
+// product q·Kᵀ over all n rows (which opens
 // only q in 2pc), the sink and newest clusters' scores by a public slice, the middle clusters'
 // by a product with the fixed one-hot selection (which opens the n scores' middle part in 2pc;
 // in 3pc it costs the k2·Cluster2 outputs), and one truncation of the S selected scores.
@@ -139,19 +142,22 @@ func (m *MPCache) Scores(e mpc.Engine, layer int, q, k, v *mpc.Share) (*mpc.Shar
 		return nil, fmt.Errorf("cache: mpcache: step on layer %d before its prefill", layer)
 	}
 	o := &ops{e: e}
-	o.fix(&k, &v)
+	owner := m.sched[layer]
+	if owner == layer {
+		m.represent(o, ly, &k, &v)
+	} else {
+		o.fix(&k, &v)
+	}
 	ly.k, ly.v = o.concat(1, ly.k, k), o.concat(1, ly.v, v)
 	ly.n++
-	ly.steps++
 	var tok *mpc.Share // [KVHeads, Group, n] scores at twice the fractional bits
-	owner := m.sched[layer]
 	if owner == layer {
 		end := o.scope("select")
 		tok, ly.choice = m.selectClusters(o, ly, q)
 		end()
 	} else {
 		own := &m.layers[owner]
-		if own.steps != ly.steps || own.n != ly.n {
+		if own.n != ly.n { // both hold the owner's kept rows and every step's row
 			return nil, fmt.Errorf("cache: mpcache: layer %d reuses layer %d, which has not selected for this step", layer, owner)
 		}
 		ly.choice = own.choice
@@ -170,8 +176,7 @@ func (m *MPCache) Scores(e mpc.Engine, layer int, q, k, v *mpc.Share) (*mpc.Shar
 // clusters' probabilities go back to their rows by a product with the transposed fixed
 // selection (which opens the k2·Cluster2 probabilities in 2pc), and one fixed-point product
 // over the n rows with the fixed values (which opens the n-vector of probabilities in 2pc;
-// with no middle cluster selected only the sink and newest rows). An owner layer whose newest
-// cluster just completed then computes its representatives (represent).
+// with no middle cluster selected only the sink and newest rows).
 func (m *MPCache) Mix(e mpc.Engine, layer int, probs *mpc.Share) (*mpc.Share, error) {
 	if err := checkLayer("mpcache", layer, len(m.layers)); err != nil {
 		return nil, err
@@ -197,18 +202,15 @@ func (m *MPCache) Mix(e mpc.Engine, layer int, probs *mpc.Share) (*mpc.Share, er
 		p = append(p, o.slice(probs, 2, at, probs.Shape[2]))
 		rows = append(rows, o.slice(ly.v, 1, c2*(c.g2-1), c.n))
 	}
-	out := o.matmulTrunc(o.concat(2, p...), o.concat(1, rows...))
-	if m.sched[layer] == layer {
-		m.represent(o, ly)
-	}
-	return out, o.err
+	return o.matmulTrunc(o.concat(2, p...), o.concat(1, rows...)), o.err
 }
 
-// pick returns the attended scores [KVHeads, Group, S] from the scores of all rows:
-// the sink cluster, the selected middle clusters (in selection order), the newest cluster.
+// pick returns the attended entries [KVHeads, g, S] of entries tok [KVHeads, g, n] of all rows
+// (the scores, or the positions): the sink cluster, the selected middle clusters (in selection
+// order), the newest cluster.
 func (m *MPCache) pick(o *ops, c choice, tok *mpc.Share) *mpc.Share {
 	c2 := m.p.Cluster2
-	kv, g := m.cfg.KVHeads, m.cfg.GroupSize()
+	kv, g := tok.Shape[0], tok.Shape[1]
 	parts := []*mpc.Share{o.slice(tok, 2, 0, min(c2, c.n))}
 	if c.k2 > 0 {
 		mid := o.reshape(o.slice(tok, 2, c2, c2*(c.g2-1)), kv, g, c.g2-2, c2)
@@ -233,12 +235,17 @@ func (m *MPCache) Attended(n int) int {
 	return s
 }
 
+// level1 is the number k1 of middle level-1 clusters selected for a sequence of n rows.
+func (m *MPCache) level1(n int) int {
+	g1 := (n + m.p.Cluster1 - 1) / m.p.Cluster1
+	return min(model.FloorFrac(m.p.Ratio1, g1), max(0, g1-2))
+}
+
 // level2 is the number k2 of middle level-2 clusters selected for a sequence of n rows.
 func (m *MPCache) level2(n int) int {
 	c1, c2 := m.p.Cluster1, m.p.Cluster2
-	g1, g2 := (n+c1-1)/c1, (n+c2-1)/c2
-	k1 := min(model.FloorFrac(m.p.Ratio1, g1), max(0, g1-2))
-	return min(model.FloorFrac(m.p.Ratio2, g2), k1*(c1/c2)+len(m.publicCandidates(n)))
+	g2 := (n + c2 - 1) / c2
+	return min(model.FloorFrac(m.p.Ratio2, g2), m.level1(n)*(c1/c2)+len(m.publicCandidates(n)))
 }
 
 // publicCandidates returns the middle level-2 clusters (as indices 0.. among clusters
@@ -269,11 +276,11 @@ func (m *MPCache) publicCandidates(n int) []int {
 // Cost, for G1 and G2 clusters (M1 = G1−2 and M2 = G2−2 in the middle) and k1, k2 selected:
 //   - one product q·[K; B1; B2]ᵀ with fixed right operands (2pc: opens q only), giving the
 //     token scores and, summed over the group's query heads, the cluster scores;
-//   - level 1: protocols.TopKWith over M1 per KV head, k1 = ⌊Ratio1·G1⌋;
+//   - level 1: protocols.TopK over M1 per KV head, k1 = ⌊Ratio1·G1⌋;
 //   - the level-2 candidates' scores: a product of the level-1 selection with the scores of
 //     the children of the middle level-1 clusters (k1·M1 + M1·Cluster1/Cluster2 opened in 2pc),
 //     then candidates from the forced level-1 clusters by a public Take;
-//   - level 2: protocols.TopKWith over the C ≈ k1·Cluster1/Cluster2 candidates, k2 = ⌊Ratio2·G2⌋,
+//   - level 2: protocols.TopK over the C ≈ k1·Cluster1/Cluster2 candidates, k2 = ⌊Ratio2·G2⌋,
 //     on scores with the cluster index as tie-break (so equal scores order as model.TopK);
 //   - the composition of both selections into one-hot rows over the M2 middle clusters: one
 //     product with the level-1 selection (opens the level-2 selection's secret columns, k2·k1
@@ -313,7 +320,7 @@ func (m *MPCache) selectClusters(o *ops, ly *mpLayer, q *mpc.Share) (*mpc.Share,
 		return o.sub(o.mulPublic(score, mpc.Scalar(1<<P)), idx)
 	}
 	pub := m.publicCandidates(n)
-	k1 := min(model.FloorFrac(m.p.Ratio1, g1), m1)
+	k1 := m.level1(n)
 	var cands []*mpc.Share
 	var sel1 *mpc.Share
 	if k1 > 0 {
@@ -380,37 +387,13 @@ func (m *MPCache) selectClusters(o *ops, ly *mpLayer, q *mpc.Share) (*mpc.Share,
 	return tok, c
 }
 
-// topk runs protocols.TopK along the last axis.
-func topk(o *ops, what string, x *mpc.Share, k int) (sel, idx *mpc.Share) {
-	if o.err != nil {
-		return nil, nil
-	}
-	end := o.scope("topk")
-	defer end()
-	sel, idx, err := protocols.TopK(o.e, x, k)
-	if err != nil {
-		o.err = fmt.Errorf("cache: %s top-k at %q: %w", what, o.e.Meter().Path(), err)
-	}
-	return sel, idx
-}
-
 // positions returns the positions of the rows a step attends to, [KVHeads, S] in the order of
 // the scores, for tracing (tests): the kept positions (owner) and the generated ones, picked
-// as pick does; the middle part costs one product.
+// as the scores are (one product for the middle part).
 func (m *MPCache) positions(o *ops, c choice, own *mpLayer) *mpc.Share {
-	kv, c2 := m.cfg.KVHeads, m.p.Cluster2
+	kv := m.cfg.KVHeads
 	gen := o.public(ints(span(m.prompt, m.prompt+c.n-own.keptN), c.n-own.keptN))
 	ranks := o.concat(0, own.keptPos, gen) // [n]
-	bcast := func(x *mpc.Share) *mpc.Share {
-		return o.do("broadcast", func() (*mpc.Share, error) { return mpc.Broadcast(x, kv, x.Shape[0]) })
-	}
-	parts := []*mpc.Share{bcast(o.slice(ranks, 0, 0, min(c2, c.n)))}
-	if c.k2 > 0 {
-		blocks := o.reshape(o.slice(ranks, 0, c2, c2*(c.g2-1)), c.g2-2, c2)
-		parts = append(parts, o.reshape(o.matmul(o.reshape(c.sel, kv, c.k2, c.g2-2), blocks), kv, c.k2*c2))
-	}
-	if c.g2 >= 2 {
-		parts = append(parts, bcast(o.slice(ranks, 0, c2*(c.g2-1), c.n)))
-	}
-	return o.concat(1, parts...)
+	b := o.do("broadcast", func() (*mpc.Share, error) { return mpc.Broadcast(ranks, kv, 1, c.n) })
+	return o.reshape(m.pick(o, c, b), kv, m.Attended(c.n))
 }

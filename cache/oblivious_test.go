@@ -220,18 +220,7 @@ type viewRun struct {
 // (not recorded) it reveals the selections, as only a test may.
 func recordDecode(t *testing.T, p mpc.Protocol, m *model.Model, prompt []int, steps int, newPolicy func() infer.Policy, leak bool) viewRun {
 	t.Helper()
-	shares, err := infer.ShareModel(m, p, testFrac)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oh := mpc.NewTensor(len(prompt), m.Config.Vocab)
-	for i, id := range prompt {
-		oh.Data[i*m.Config.Vocab+id] = 1
-	}
-	in, err := mpc.Split(p, oh)
-	if err != nil {
-		t.Fatal(err)
-	}
+	shares, in := shareInputs(t, p, m, prompt)
 	var recs [3]*recorder
 	type party struct{ pos, choice []*mpc.Share }
 	res, err := inproc.RunWrapped(p, inproc.Memory, mpc.Config{Frac: testFrac, Comparison: testComparison},
@@ -283,14 +272,9 @@ func recordDecode(t *testing.T, p mpc.Protocol, m *model.Model, prompt []int, st
 		return mpctest.Reveal(t, p, []*mpc.Share{f(res[0]), f(res[1]), f(res[2])})
 	}
 	for i := range res[0].pos {
-		pos := reveal(func(q *party) *mpc.Share { return q.pos[i] })
-		kv, s := pos.Shape[0], pos.Shape[1]
-		heads := make([][]int, kv)
-		for g := range kv {
-			for _, v := range pos.Data[g*s : (g+1)*s] {
-				heads[g] = append(heads[g], int(int64(v)))
-			}
-			slices.Sort(heads[g])
+		heads := headPositions(reveal(func(q *party) *mpc.Share { return q.pos[i] }))
+		for _, h := range heads {
+			slices.Sort(h)
 		}
 		run.pos = append(run.pos, heads)
 		var choice []uint64

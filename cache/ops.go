@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/protocols"
 )
 
 // ops runs engine operations with a sticky error, so that a policy's arithmetic reads as a
@@ -42,6 +43,11 @@ func (o *ops) neg(x *mpc.Share) *mpc.Share {
 	return o.do("neg", func() (*mpc.Share, error) { return o.e.Neg(x) })
 }
 
+// oneMinus is 1 − b for shared plain-integer bits b (local).
+func (o *ops) oneMinus(b *mpc.Share) *mpc.Share {
+	return o.do("one minus", func() (*mpc.Share, error) { return protocols.OneMinus(o.e, b) })
+}
+
 // mul is the element-wise ring product (no truncation).
 func (o *ops) mul(x, y *mpc.Share) *mpc.Share {
 	return o.do("mul", func() (*mpc.Share, error) { return o.e.Mul(x, y) })
@@ -75,6 +81,20 @@ func (o *ops) mulPublic(x *mpc.Share, t *mpc.Tensor) *mpc.Share {
 // matmulPublic multiplies by a public matrix over the last axis, without truncation.
 func (o *ops) matmulPublic(x *mpc.Share, t *mpc.Tensor) *mpc.Share {
 	return o.do("matmul public", func() (*mpc.Share, error) { return o.e.MatMulPublic(x, t) })
+}
+
+// topk runs protocols.TopK along the last axis, under the meter label "topk".
+func topk(o *ops, what string, x *mpc.Share, k int) (sel, idx *mpc.Share) {
+	if o.err != nil {
+		return nil, nil
+	}
+	end := o.scope("topk")
+	defer end()
+	sel, idx, err := protocols.TopK(o.e, x, k)
+	if err != nil {
+		o.err = fmt.Errorf("cache: %s top-k at %q: %w", what, o.e.Meter().Path(), err)
+	}
+	return sel, idx
 }
 
 // fix makes every non-nil *x a fixed product operand (mpc.Engine.Fix) in place, in one round

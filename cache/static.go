@@ -71,7 +71,7 @@ func (m *MPCache) threshold(o *ops, a *mpc.Share) (*mpc.Share, int) {
 	none := o.do("ltz", func() (*mpc.Share, error) {
 		return o.e.LTZ(o.addPublic(o.neg(o.sumAxis(below, 0)), mpc.Scalar(uint64(W-1))))
 	})
-	mask := o.addPublic(o.neg(none), mpc.Scalar(1))
+	mask := o.oneMinus(none)
 	if o.err != nil {
 		return nil, 0
 	}
@@ -111,7 +111,7 @@ func compact(o *ops, mask *mpc.Share, K int) *mpc.Share {
 			cum.Data[t*K+s] = 1
 		}
 	}
-	gt := o.addPublic(o.neg(o.matmulPublic(oh, cum)), mpc.Scalar(1)) // [C_j > s], [T−1, K]
+	gt := o.oneMinus(o.matmulPublic(oh, cum)) // [C_j > s], [T−1, K]
 	therm := o.concat(0, o.public(mpc.NewTensor(1, K)), gt, o.public(filled(1, 1, K)))
 	return o.transpose(o.sub(o.slice(therm, 0, 1, T+1), o.slice(therm, 0, 0, T)))
 }

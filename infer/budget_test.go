@@ -33,35 +33,9 @@ func TestMaterialBudget(t *testing.T) {
 	}
 
 	// The real session, counted at each party.
-	counts := make([]mpc.MaterialCount, 2)
-	// Under -short the material is zeros of the right sizes (the counts do not depend on it;
-	// the outputs are garbage); otherwise the real dealer-free generator.
-	var real mpc.MaterialSource = func(mpc.Link) (mpc.Material, error) { return zeroMaterial{}, nil }
-	if !testing.Short() {
-		real = twoparty.Source(twoparty.Options{})
-	}
-	src := func(p int) mpc.MaterialSource { return mpc.Counted(real, &counts[p]) }
-	seed, _ := prg.NewSeed()
-	_, err = inproc.Run(mpc.TwoPC, inproc.Memory, mpc.Config{Frac: testFrac, Material: func(l mpc.Link) (mpc.Material, error) {
-		return src(l.Party())(l)
-	}}, func(e mpc.Engine) (struct{}, error) {
-		w, err := RandomShares(cfg, mpc.TwoPC, e.Party(), testFrac, seed)
-		if err != nil {
-			return struct{}{}, err
-		}
-		s, err := NewSession(e, w, Options{})
-		if err != nil {
-			return struct{}{}, err
-		}
-		in, err := e.Input(0, oneHotIf(e.Party() == 0, prompt, cfg.Vocab), []int{prompt, cfg.Vocab})
-		if err != nil {
-			return struct{}{}, err
-		}
-		return struct{}{}, s.Generate(in, n, func(int, *mpc.Share) error { return nil })
+	counts := consumed(t, cfg, prompt, func(e mpc.Engine, s *Session, in *mpc.Share) error {
+		return s.Generate(in, n, func(int, *mpc.Share) error { return nil })
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for p, c := range counts {
 		if !reflect.DeepEqual(c, tot) {
 			t.Errorf("party %d consumed %+v\nbudget %+v", p, c, tot)
@@ -109,13 +83,39 @@ func TestSampledMaterialBudget(t *testing.T) {
 			t.Errorf("temperature %v, top-p %v accepted", bad[0], bad[1])
 		}
 	}
+	counts := consumed(t, cfg, prompt, func(e mpc.Engine, s *Session, in *mpc.Share) error {
+		var ut *mpc.Tensor
+		if e.Party() == 0 {
+			ut = mpc.NewTensor(n)
+			ut.Data[0], ut.Data[1] = 1<<(testFrac-2), 3<<(testFrac-2)
+		}
+		us, err := e.Input(0, ut, []int{n})
+		if err != nil {
+			return err
+		}
+		smp := Sampling{TopP: topP, Temperature: temperature, U: func(step int) (*mpc.Share, error) { return mpc.Slice(us, 0, step, step+1) }}
+		return s.GenerateWith(in, n, smp, func(int, *mpc.Share) error { return nil })
+	})
+	for p, c := range counts {
+		if !reflect.DeepEqual(c, tot) {
+			t.Errorf("party %d consumed %+v\nbudget %+v", p, c, tot)
+		}
+	}
+}
+
+// consumed runs a real dealer-free session of cfg on random weights (NewSession, then gen on
+// the one-hot prompt of prompt tokens) and returns the material each party consumed. Under
+// -short the material is zeros of the right sizes (the counts do not depend on it; the outputs
+// are garbage); otherwise the real dealer-free generator.
+func consumed(t *testing.T, cfg model.Config, prompt int, gen func(e mpc.Engine, s *Session, in *mpc.Share) error) []mpc.MaterialCount {
+	t.Helper()
 	counts := make([]mpc.MaterialCount, 2)
 	var real mpc.MaterialSource = func(mpc.Link) (mpc.Material, error) { return zeroMaterial{}, nil }
 	if !testing.Short() {
 		real = twoparty.Source(twoparty.Options{})
 	}
 	seed, _ := prg.NewSeed()
-	_, err = inproc.Run(mpc.TwoPC, inproc.Memory, mpc.Config{Frac: testFrac, Material: func(l mpc.Link) (mpc.Material, error) {
+	_, err := inproc.Run(mpc.TwoPC, inproc.Memory, mpc.Config{Frac: testFrac, Material: func(l mpc.Link) (mpc.Material, error) {
 		return mpc.Counted(real, &counts[l.Party()])(l)
 	}}, func(e mpc.Engine) (struct{}, error) {
 		w, err := RandomShares(cfg, mpc.TwoPC, e.Party(), testFrac, seed)
@@ -130,26 +130,12 @@ func TestSampledMaterialBudget(t *testing.T) {
 		if err != nil {
 			return struct{}{}, err
 		}
-		var ut *mpc.Tensor
-		if e.Party() == 0 {
-			ut = mpc.NewTensor(n)
-			ut.Data[0], ut.Data[1] = 1<<(testFrac-2), 3<<(testFrac-2)
-		}
-		us, err := e.Input(0, ut, []int{n})
-		if err != nil {
-			return struct{}{}, err
-		}
-		smp := Sampling{TopP: topP, Temperature: temperature, U: func(step int) (*mpc.Share, error) { return mpc.Slice(us, 0, step, step+1) }}
-		return struct{}{}, s.GenerateWith(in, n, smp, func(int, *mpc.Share) error { return nil })
+		return struct{}{}, gen(e, s, in)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for p, c := range counts {
-		if !reflect.DeepEqual(c, tot) {
-			t.Errorf("party %d consumed %+v\nbudget %+v", p, c, tot)
-		}
-	}
+	return counts
 }
 
 // oneHotIf is the public one-hot rows of the tokens 0..n-1 at the owner, nil elsewhere.

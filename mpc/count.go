@@ -71,6 +71,19 @@ func (c MaterialCount) MatrixElements() int64 {
 	return n
 }
 
+// bump adds n to (*m)[k], making the map if need be.
+func bump[K comparable](m *map[K]int64, k K, n int64) {
+	if *m == nil {
+		*m = map[K]int64{}
+	}
+	(*m)[k] += n
+}
+
+// matrix records one matrix triple of the given shape.
+func (c *MaterialCount) matrix(batch, m, k, n int, maskA, maskB []uint64) {
+	bump(&c.Matrices, MatrixShape{batch, m, k, n, maskA != nil, maskB != nil}, 1)
+}
+
 func addMap[K comparable](dst, src map[K]int64, sign int64) map[K]int64 {
 	if len(src) == 0 {
 		return dst
@@ -101,10 +114,7 @@ func (c *Counter) Triple(n int) (a, b, cc []uint64, err error) {
 }
 
 func (c *Counter) MatrixTriple(batch, m, k, n int, maskA, maskB []uint64) (a, b, cc []uint64, err error) {
-	if c.Count.Matrices == nil {
-		c.Count.Matrices = map[MatrixShape]int64{}
-	}
-	c.Count.Matrices[MatrixShape{batch, m, k, n, maskA != nil, maskB != nil}]++
+	c.Count.matrix(batch, m, k, n, maskA, maskB)
 	return nil, nil, nil, nil
 }
 
@@ -114,10 +124,7 @@ func (c *Counter) Mask(n int) ([]uint64, error) {
 }
 
 func (c *Counter) Trunc(n int, bits uint) (r, hi, msb []uint64, err error) {
-	if c.Count.Truncs == nil {
-		c.Count.Truncs = map[uint]int64{}
-	}
-	c.Count.Truncs[bits] += int64(n)
+	bump(&c.Count.Truncs, bits, int64(n))
 	return nil, nil, nil, nil
 }
 
@@ -137,10 +144,7 @@ func (c *Counter) BitPair(n int) (rb, ra []uint64, err error) {
 }
 
 func (c *Counter) OneHotPair(cnt, N int) (r, onehot []uint64, err error) {
-	if c.Count.OneHots == nil {
-		c.Count.OneHots = map[int]int64{}
-	}
-	c.Count.OneHots[N] += int64(cnt)
+	bump(&c.Count.OneHots, N, int64(cnt))
 	return nil, nil, nil
 }
 
@@ -203,20 +207,13 @@ type counted struct {
 	count *MaterialCount
 }
 
-// tally records a call in the wrapped count.
-func (w *counted) tally(f func(c *Counter)) {
-	c := &Counter{Count: *w.count}
-	f(c)
-	*w.count = c.Count
-}
-
 func (w *counted) Triple(n int) (a, b, c []uint64, err error) {
-	w.tally(func(c *Counter) { c.Triple(n) })
+	w.count.Triples += int64(n)
 	return w.m.Triple(n)
 }
 
 func (w *counted) MatrixTriple(batch, m, k, n int, maskA, maskB []uint64) (a, b, c []uint64, err error) {
-	w.tally(func(c *Counter) { c.MatrixTriple(batch, m, k, n, maskA, maskB) })
+	w.count.matrix(batch, m, k, n, maskA, maskB)
 	return w.m.MatrixTriple(batch, m, k, n, maskA, maskB)
 }
 
@@ -226,7 +223,7 @@ func (w *counted) Mask(n int) ([]uint64, error) {
 }
 
 func (w *counted) Trunc(n int, bits uint) (r, hi, msb []uint64, err error) {
-	w.tally(func(c *Counter) { c.Trunc(n, bits) })
+	bump(&w.count.Truncs, bits, int64(n))
 	return w.m.Trunc(n, bits)
 }
 
@@ -246,6 +243,6 @@ func (w *counted) BitPair(n int) (rb, ra []uint64, err error) {
 }
 
 func (w *counted) OneHotPair(cnt, N int) (r, onehot []uint64, err error) {
-	w.tally(func(c *Counter) { c.OneHotPair(cnt, N) })
+	bump(&w.count.OneHots, N, int64(cnt))
 	return w.m.OneHotPair(cnt, N)
 }

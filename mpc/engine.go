@@ -472,14 +472,8 @@ func (e *engine) pace(to int) error {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
 	defer cancel()
-	wait := 100 * time.Microsecond
-	for b.Backlog(to) > e.cfg.MaterialAhead {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("party %d has not taken material for %v: %w", to, e.cfg.Timeout, ctx.Err())
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 10*time.Millisecond)
+	if !transport.WaitUntil(ctx.Done(), func() bool { return b.Backlog(to) <= e.cfg.MaterialAhead }) {
+		return fmt.Errorf("party %d has not taken material for %v: %w", to, e.cfg.Timeout, ctx.Err())
 	}
 	return nil
 }

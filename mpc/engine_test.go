@@ -238,22 +238,6 @@ func TestTruncRange(t *testing.T) {
 	}
 }
 
-func naiveMatMul(a, b []uint64, batch, m, k, n int) []uint64 {
-	c := make([]uint64, batch*m*n)
-	for q := 0; q < batch; q++ {
-		for i := 0; i < m; i++ {
-			for j := 0; j < n; j++ {
-				var s uint64
-				for l := 0; l < k; l++ {
-					s += a[q*m*k+i*k+l] * b[q*k*n+l*n+j]
-				}
-				c[q*m*n+i*n+j] = s
-			}
-		}
-	}
-	return c
-}
-
 func TestMatMul(t *testing.T) {
 	cases := []struct {
 		name       string
@@ -303,18 +287,7 @@ func TestMatMul(t *testing.T) {
 						return e.MatMul(a, b)
 					})
 					got := mpctest.Reveal(t, p, res)
-					rx, ry := len(c.xs), len(c.ys)
-					m, k, n := c.xs[rx-2], c.xs[rx-1], c.ys[ry-1]
-					batch := mpc.Numel(c.xs[:rx-2])
-					yd := y.Data
-					if mpc.Numel(c.ys[:ry-2]) != batch {
-						yd = nil
-						for q := 0; q < batch; q++ {
-							yd = append(yd, y.Data...)
-						}
-					}
-					want := naiveMatMul(x.Data, yd, batch, m, k, n)
-					if !slices.Equal(got.Data, want) {
+					if want := mpctest.MatMul(x, y); !slices.Equal(got.Data, want) {
 						t.Fatalf("matmul %v·%v wrong", c.xs, c.ys)
 					}
 				})
@@ -332,7 +305,7 @@ func TestMatMulTrunc(t *testing.T) {
 	// |entries| < 2^29: products and their sums stay below 2^59.
 	x := &mpc.Tensor{Shape: []int{batch, m, k}, Data: randRing(r, batch*m*k, 30)}
 	y := &mpc.Tensor{Shape: []int{batch, k, n}, Data: randRing(r, batch*k*n, 30)}
-	exact := naiveMatMul(x.Data, y.Data, batch, m, k, n)
+	exact := mpctest.MatMul(x, y)
 	for _, p := range protocols {
 		for _, nw := range networks(t) {
 			t.Run(string(p)+"/"+nw.name, func(t *testing.T) {

@@ -64,7 +64,7 @@ func runGrid(args []string) error {
 	}
 	var err error
 	if set["models"] || g.Models == nil {
-		g.Models = list(*models)
+		g.Models = bench.SplitList(*models)
 	}
 	if set["protocols"] || g.Protocols == nil {
 		if g.Protocols, err = bench.Protocols(orDefault(*protocols, "2pc,3pc")); err != nil {
@@ -73,7 +73,7 @@ func runGrid(args []string) error {
 	}
 	if set["policies"] || g.Policies == nil {
 		g.Policies = nil
-		for _, s := range list(orDefault(*policies, "full")) {
+		for _, s := range bench.SplitList(orDefault(*policies, "full")) {
 			p, err := bench.ParsePolicy(s, *budget)
 			if err != nil {
 				return err
@@ -83,7 +83,7 @@ func runGrid(args []string) error {
 	}
 	if set["contexts"] || g.Contexts == nil {
 		g.Contexts = nil
-		for _, s := range list(orDefault(*contexts, "64")) {
+		for _, s := range bench.SplitList(orDefault(*contexts, "64")) {
 			c, err := strconv.Atoi(s)
 			if err != nil {
 				return fmt.Errorf("-contexts: %w", err)
@@ -92,11 +92,11 @@ func runGrid(args []string) error {
 		}
 	}
 	if set["phases"] || g.Phases == nil {
-		g.Phases = list(orDefault(*phases, "decode"))
+		g.Phases = bench.SplitList(orDefault(*phases, "decode"))
 	}
 	if set["nets"] || g.Nets == nil {
 		g.Nets = nil
-		for _, s := range list(orDefault(*nets, "none,lan,wan")) {
+		for _, s := range bench.SplitList(orDefault(*nets, "none,lan,wan")) {
 			var n bench.Net
 			if s == "custom" {
 				n, err = bench.CustomNet(*bw, *delay)
@@ -111,7 +111,7 @@ func runGrid(args []string) error {
 	}
 	if set["backends"] || g.Backends == nil {
 		b, _ := bench.Backend()
-		g.Backends = list(orDefault(*backends, b))
+		g.Backends = bench.SplitList(orDefault(*backends, b))
 	}
 	if set["tokens"] {
 		g.Tokens = *tokens
@@ -153,17 +153,6 @@ func runGrid(args []string) error {
 		fmt.Fprintf(os.Stderr, "bench: %d runs in %s; report in %s\n", len(res.Runs), *out, *out+"/report.md")
 	}
 	return err
-}
-
-// list splits a comma-separated flag value.
-func list(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 func orDefault(s, def string) string {

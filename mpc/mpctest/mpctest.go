@@ -52,3 +52,30 @@ func Reveal(tb testing.TB, p mpc.Protocol, shares []*mpc.Share) *mpc.Tensor {
 	}
 	return t
 }
+
+// MatMul is the reference product x·y in the ring, computed naively: x is batch×m×k (any
+// leading batch dimensions), y is k×n or carries batch dimensions of its own; a y whose batch
+// differs from x's (none, or 1) is used for every batch of x.
+func MatMul(x, y *mpc.Tensor) []uint64 {
+	rx, ry := len(x.Shape), len(y.Shape)
+	m, k, n := x.Shape[rx-2], x.Shape[rx-1], y.Shape[ry-1]
+	batch := mpc.Numel(x.Shape[:rx-2])
+	yStride := k * n
+	if mpc.Numel(y.Shape[:ry-2]) != batch {
+		yStride = 0
+	}
+	c := make([]uint64, batch*m*n)
+	for q := range batch {
+		a, b := x.Data[q*m*k:], y.Data[q*yStride:]
+		for i := range m {
+			for j := range n {
+				var s uint64
+				for l := range k {
+					s += a[i*k+l] * b[l*n+j]
+				}
+				c[q*m*n+i*n+j] = s
+			}
+		}
+	}
+	return c
+}

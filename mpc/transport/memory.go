@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"sync"
-	"time"
 )
 
 // queue is a FIFO of messages on one directed link (unbounded; readers of network links
@@ -171,18 +170,14 @@ const InboundLimit = 256 << 20
 // waitBelow waits while more than limit bytes are queued, and reports false if the queue was
 // closed meanwhile.
 func (q *queue) waitBelow(limit int64) bool {
-	for wait := 50 * time.Microsecond; ; wait = min(2*wait, 5*time.Millisecond) {
+	closed := false
+	WaitUntil(nil, func() bool {
 		q.mu.Lock()
-		over, closed := q.bytes > limit, q.closed
-		q.mu.Unlock()
-		if closed {
-			return false
-		}
-		if !over {
-			return true
-		}
-		time.Sleep(wait)
-	}
+		defer q.mu.Unlock()
+		closed = q.closed
+		return closed || q.bytes <= limit
+	})
+	return !closed
 }
 
 func (q *queue) backlog() int64 {

@@ -185,24 +185,25 @@ func (s *Shaper) Recv(ctx context.Context, from int) ([]byte, error) {
 // Flush waits until every queued message has been handed to the wrapped transport, or ctx
 // ends.
 func (s *Shaper) Flush(ctx context.Context) error {
-	for {
-		busy := false
-		for _, k := range s.links {
-			if k != nil {
-				k.mu.Lock()
-				busy = busy || k.inflight > 0
-				k.mu.Unlock()
+	if !WaitUntil(ctx.Done(), s.idle) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// idle reports whether no link holds or is handing over a message.
+func (s *Shaper) idle() bool {
+	for _, k := range s.links {
+		if k != nil {
+			k.mu.Lock()
+			busy := k.inflight > 0
+			k.mu.Unlock()
+			if busy {
+				return false
 			}
 		}
-		if !busy {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Microsecond):
-		}
 	}
+	return true
 }
 
 // Close delivers the messages still queued (with their emulated delays), then closes the

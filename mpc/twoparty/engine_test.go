@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/mpctest"
 	"github.com/privinfer/mpcache/mpc/prg"
 	"github.com/privinfer/mpcache/mpc/transport"
 	"github.com/privinfer/mpcache/mpc/twoparty"
@@ -280,28 +281,7 @@ func TestMatMul(t *testing.T) {
 				return e.MatMul(a, b) // a fixed operand is reused (its encryption cached)
 			})
 			got := reveal(t, res)
-			rx, ry := len(c.xs), len(c.ys)
-			m, k, n := c.xs[rx-2], c.xs[rx-1], c.ys[ry-1]
-			batch := mpc.Numel(c.xs[:rx-2])
-			yd := y.Data
-			if mpc.Numel(c.ys[:ry-2]) != batch {
-				yd = nil
-				for q := 0; q < batch; q++ {
-					yd = append(yd, y.Data...)
-				}
-			}
-			want := make([]uint64, batch*m*n)
-			for q := 0; q < batch; q++ {
-				for i := 0; i < m; i++ {
-					for j := 0; j < n; j++ {
-						var s uint64
-						for l := 0; l < k; l++ {
-							s += x.Data[q*m*k+i*k+l] * yd[q*k*n+l*n+j]
-						}
-						want[q*m*n+i*n+j] = s
-					}
-				}
-			}
+			want := mpctest.MatMul(x, y)
 			if !slices.Equal(got.Data, want) {
 				t.Fatalf("matmul %v·%v wrong", c.xs, c.ys)
 			}

@@ -47,7 +47,7 @@ type Request struct {
 	// Temperature and TopP select top-p sampling (model.NucleusCDF's rule): both zero is greedy
 	// decoding; otherwise a finite temperature > 0 and a top-p in (0, 1]. The client
 	// draws one uniform per new token and sends it secret-shared with the prompt (see
-	// session.UniformRows for the layout); Result.Uniforms returns them.
+	// session.InputShape for the layout); Result.Uniforms returns them.
 	Temperature, TopP float64
 	// Rand is the source of the sampling uniforms: nil is crypto/rand, as a deployment must
 	// use. A seeded source makes the uniforms predictable to whoever knows the seed; it is for
@@ -228,7 +228,7 @@ func (g *generation) submit(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("client: drawing the sampling uniforms: %w", err)
 		}
-		// The uniforms follow the prompt's rows, entry j for step j (session.UniformRows).
+		// The uniforms follow the prompt's rows, entry j for step j (session.InputShape).
 		copy(onehot.Data[len(g.req.Prompt)*vocab:], us)
 		g.uniforms = make([]float64, len(us))
 		for j, u := range us {

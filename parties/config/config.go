@@ -161,12 +161,10 @@ type DealerFree struct {
 	// StoreDir keeps precomputed material in files there, sealed with AES-256-GCM under a key
 	// that never leaves the process; "" keeps it in memory.
 	StoreDir string `toml:"store_dir"`
-	// StoreBytes bounds the precomputed material of one session (default 4 GiB).
+	// StoreBytes bounds the precomputed material of one session (0: session.DefaultStoreBytes,
+	// 4 GiB).
 	StoreBytes int64 `toml:"store_bytes"`
 }
-
-// DefaultStoreBytes is DealerFree.StoreBytes's default.
-const DefaultStoreBytes = 4 << 30
 
 // Pre is the configured preprocessing (valid after Validate).
 func (c *Config) Pre() role.Preprocessing {

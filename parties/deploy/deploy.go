@@ -64,10 +64,7 @@ func Write(dir string, p Plan) (*Files, error) {
 	if err := pki.ValidDeployment(p.Name); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	pre := p.Preprocessing
-	if pre == "" {
-		pre = role.FromDealer
-	}
+	pre := p.Preprocessing.OrDealer()
 	if err := pre.Check(p.Protocol); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
@@ -157,7 +154,7 @@ func Write(dir string, p Plan) (*Files, error) {
 		return nil, err
 	}
 	d := &client.Deployment{Name: p.Name, Protocol: string(p.Protocol), Parties: map[string]string{},
-		Preprocessing: preName(pre),
+		Preprocessing: pre.Field(),
 		TLS:           client.TLS{CA: filepath.Join(cd, "ca.pem"), Cert: filepath.Join(cd, "client.pem"), Key: filepath.Join(cd, "client-key.pem")}}
 	for _, r := range roles {
 		d.Parties[string(r)] = p.Addrs[r]
@@ -183,12 +180,4 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return fmt.Errorf("deploy: %w", err)
 	}
 	return os.Chmod(dst, mode)
-}
-
-// preName is the deployment file's preprocessing: empty with a dealer (as before the setting).
-func preName(p role.Preprocessing) string {
-	if p == role.DealerFree {
-		return string(p)
-	}
-	return ""
 }

@@ -594,12 +594,8 @@ func (s *Session) serve(srv linkpb.Link_StreamServer, from int) error {
 func (s *Session) readLoop(srv linkpb.Link_StreamServer, p *peerLink) error {
 	asm := newAssembler(s.id, p.party)
 	for {
-		for wait := 50 * time.Microsecond; p.unread.Load() > transport.InboundLimit; wait = min(2*wait, 5*time.Millisecond) {
-			select {
-			case <-s.done:
-				return nil
-			case <-time.After(wait):
-			}
+		if !transport.WaitUntil(s.done, func() bool { return p.unread.Load() <= transport.InboundLimit }) {
+			return nil
 		}
 		f, err := srv.Recv()
 		if err == io.EOF {

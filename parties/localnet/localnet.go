@@ -94,9 +94,7 @@ func Start(ctx context.Context, o Options) (*Net, error) {
 		}
 		n.Dir, n.temp = d, true
 	}
-	if o.Preprocessing == "" {
-		o.Preprocessing = role.FromDealer
-	}
+	o.Preprocessing = o.Preprocessing.OrDealer()
 	n.o = o
 	if err := o.Preprocessing.Check(o.Protocol); err != nil {
 		n.cleanup()

@@ -131,6 +131,23 @@ func ParsePreprocessing(s string) (Preprocessing, error) {
 	return "", fmt.Errorf("role: unknown preprocessing %q (want %s or %s)", s, FromDealer, DealerFree)
 }
 
+// OrDealer returns pre, or FromDealer when pre is unset ("").
+func (pre Preprocessing) OrDealer() Preprocessing {
+	if pre == "" {
+		return FromDealer
+	}
+	return pre
+}
+
+// Field is pre as the optional preprocessing field of deployment files and session parameters
+// holds it: "" with a dealer (as before the field existed), else its name.
+func (pre Preprocessing) Field() string {
+	if pre == DealerFree {
+		return string(pre)
+	}
+	return ""
+}
+
 // Check reports whether protocol p can run with preprocessing pre: dealer-free is for 2pc only.
 func (pre Preprocessing) Check(p Protocol) error {
 	if pre == DealerFree && p != TwoPC {

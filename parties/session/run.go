@@ -130,22 +130,18 @@ func (s *Session) compute(prompt *mpc.Share) (*Summary, error) {
 }
 
 // generateSampled splits the input share into the prompt's one-hot rows and the client's
-// uniforms (the rows after them, see UniformRows) and generates by top-p sampling.
+// uniforms (the entries after them, see InputShape) and generates by top-p sampling.
 func (s *Session) generateSampled(is *infer.Session, input *mpc.Share, emit func(int, *mpc.Share) error) error {
-	n, vocab := s.req.MaxNewTokens, s.shares.Config.Vocab
+	n, start := s.req.MaxNewTokens, s.req.PromptLen*s.shares.Config.Vocab
 	prompt, err := mpc.Slice(input, 0, 0, s.req.PromptLen)
 	if err != nil {
 		return err
 	}
-	rows, err := mpc.Slice(input, 0, s.req.PromptLen, s.req.PromptLen+UniformRows(n, vocab))
+	flat, err := mpc.Reshape(input, input.Len())
 	if err != nil {
 		return err
 	}
-	flat, err := mpc.Reshape(rows, rows.Len())
-	if err != nil {
-		return err
-	}
-	us, err := mpc.Slice(flat, 0, 0, n)
+	us, err := mpc.Slice(flat, 0, start, start+n)
 	if err != nil {
 		return err
 	}
@@ -156,7 +152,7 @@ func (s *Session) generateSampled(is *infer.Session, input *mpc.Share, emit func
 		return mpc.Slice(us, 0, step, step+1)
 	}}
 	defer func() {
-		for _, x := range []*mpc.Share{prompt, rows, us} {
+		for _, x := range []*mpc.Share{prompt, us} {
 			clear(x.Own)
 			clear(x.Next)
 		}
@@ -229,7 +225,7 @@ func sumCounts[K comparable](m map[K]int64) int64 {
 func (s *Session) params() wire.Params {
 	return wire.Params{
 		Version: wire.Version, Protocol: string(s.m.cfg.Protocol), ModelID: s.req.ModelID, Frac: s.shares.Frac,
-		Preprocessing: dealerFreeName(s.m.cfg.Preprocessing), Precompute: s.m.cfg.Preprocessing == role.DealerFree && s.m.cfg.DealerFree.Precompute,
+		Preprocessing: s.m.cfg.Preprocessing.Field(), Precompute: s.m.cfg.Preprocessing == role.DealerFree && s.m.cfg.DealerFree.Precompute,
 		Comparison: string(s.m.cfg.Comparison), Policy: policyName(s.req.Policy), PolicyParams: s.req.PolicyParams,
 		PromptLen: s.req.PromptLen, MaxNewTokens: s.req.MaxNewTokens,
 		Temperature: s.req.Temperature, TopP: s.req.TopP,
@@ -277,12 +273,4 @@ func (s *Session) checkParams() error {
 		}
 	}
 	return failed
-}
-
-// dealerFreeName is the Params field: empty with a dealer, as before the field existed.
-func dealerFreeName(p role.Preprocessing) string {
-	if p == role.DealerFree {
-		return string(p)
-	}
-	return ""
 }

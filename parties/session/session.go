@@ -156,9 +156,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
-	if cfg.Preprocessing == "" {
-		cfg.Preprocessing = role.FromDealer
-	}
+	cfg.Preprocessing = cfg.Preprocessing.OrDealer()
 	if err := cfg.Preprocessing.Check(cfg.Protocol); err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
@@ -206,9 +204,6 @@ func (m *Manager) Role() role.Role { return m.cfg.Role }
 // Protocol is this party's protocol.
 func (m *Manager) Protocol() role.Protocol { return m.cfg.Protocol }
 
-// Preprocessing is where this party's material comes from.
-func (m *Manager) Preprocessing() role.Preprocessing { return m.cfg.Preprocessing }
-
 // Active is the number of sessions held now.
 func (m *Manager) Active() int {
 	m.mu.Lock()
@@ -231,7 +226,7 @@ func (m *Manager) Open(req Request) (*Session, error) {
 	if req.Protocol != m.cfg.Protocol {
 		return nil, m.refuse("protocol", fmt.Errorf("%w: protocol mismatch: %s runs %s, the request is for %s", ErrMismatch, self, m.cfg.Protocol, req.Protocol))
 	}
-	if pre := orFromDealer(req.Preprocessing); pre != m.cfg.Preprocessing {
+	if pre := req.Preprocessing.OrDealer(); pre != m.cfg.Preprocessing {
 		return nil, m.refuse("preprocessing", fmt.Errorf("%w: preprocessing mismatch: %s runs %s with %s preprocessing, the client's deployment says %s (every party and the client's deployment file must agree)",
 			ErrMismatch, self, m.cfg.Protocol, m.cfg.Preprocessing, pre))
 	}
@@ -293,13 +288,12 @@ func (m *Manager) Open(req Request) (*Session, error) {
 	if m.cfg.Metrics != nil {
 		m.cfg.Metrics.Active.Inc()
 	}
+	attrs := []any{"model", req.ModelID, "protocol", req.Protocol, "policy", policyName(req.Policy),
+		"prompt_len", req.PromptLen, "max_new_tokens", req.MaxNewTokens}
 	if req.Sampling() {
-		s.log.Info("session: opened", "model", req.ModelID, "protocol", req.Protocol, "policy", policyName(req.Policy),
-			"prompt_len", req.PromptLen, "max_new_tokens", req.MaxNewTokens, "temperature", req.Temperature, "top_p", req.TopP)
-	} else {
-		s.log.Info("session: opened", "model", req.ModelID, "protocol", req.Protocol, "policy", policyName(req.Policy),
-			"prompt_len", req.PromptLen, "max_new_tokens", req.MaxNewTokens)
+		attrs = append(attrs, "temperature", req.Temperature, "top_p", req.TopP)
 	}
+	s.log.Info("session: opened", attrs...)
 	s.mu.Lock()
 	if s.InputSize() == 0 {
 		s.startLocked(nil)
@@ -310,13 +304,6 @@ func (m *Manager) Open(req Request) (*Session, error) {
 	}
 	s.mu.Unlock()
 	return s, nil
-}
-
-func orFromDealer(p role.Preprocessing) role.Preprocessing {
-	if p == "" {
-		return role.FromDealer
-	}
-	return p
 }
 
 func policyName(p string) string {
@@ -477,27 +464,26 @@ func (s *Session) Model() model.Config { return s.shares.Config }
 // Frac is the fixed-point fractional bits of the session's model shares.
 func (s *Session) Frac() uint { return s.shares.Frac }
 
-// InputShape is the shape of the input share: one one-hot row of the vocabulary per prompt token
-// and, when the session samples, UniformRows(MaxNewTokens, Vocab) rows of the client's uniforms
-// after them (see UniformRows).
+// InputShape is the shape of the input share (see the function InputShape).
 func (s *Session) InputShape() []int {
 	return InputShape(s.req, s.shares.Config.Vocab)
 }
 
-// InputShape is the shape of the client's input for req on a model of vocab tokens.
+// InputShape is the shape of the client's input for req on a model of vocab tokens: one one-hot
+// row of the vocabulary per prompt token and, when req samples, ceil(MaxNewTokens/vocab) rows
+// after them that carry the client's uniforms: read row-major from the first of those rows,
+// entry j is step j's uniform u_j ∈ [0, 1) in fixed point (an integer in [0, 2^f), f the model
+// shares' fractional bits), and the entries after the last step's are zero.
 func InputShape(req Request, vocab int) []int {
 	rows := req.PromptLen
 	if req.Sampling() {
-		rows += UniformRows(req.MaxNewTokens, vocab)
+		rows += uniformRows(req.MaxNewTokens, vocab)
 	}
 	return []int{rows, vocab}
 }
 
-// UniformRows is the number of rows of vocab entries after the prompt's one-hot rows that carry
-// a sampling session's uniforms: ceil(n/vocab) for n new tokens. Read row-major, entry j is step
-// j's uniform u_j ∈ [0, 1) in fixed point (an integer in [0, 2^f), f the model shares'
-// fractional bits) and the entries after the n-th are zero.
-func UniformRows(n, vocab int) int { return (n + vocab - 1) / vocab }
+// uniformRows is the number of rows of vocab entries that hold n uniforms: ceil(n/vocab).
+func uniformRows(n, vocab int) int { return (n + vocab - 1) / vocab }
 
 // InputSize is the number of bytes of this party's input share (0 for the 2pc dealer).
 func (s *Session) InputSize() int {

@@ -284,9 +284,9 @@ func TestParamsMismatch(t *testing.T) {
 }
 
 // sampledInput is the client's input of a sampling session: the prompt's one-hot rows, then
-// the uniforms (fixed point, 16 fractional bits) in UniformRows rows.
+// the uniforms (fixed point, 16 fractional bits) in the rows InputShape gives.
 func sampledInput(prompt []int, us []uint64, vocab int) *mpc.Tensor {
-	rows := len(prompt) + UniformRows(len(us), vocab)
+	rows := len(prompt) + uniformRows(len(us), vocab)
 	in := mpc.NewTensor(rows, vocab)
 	for i, tok := range prompt {
 		in.Data[i*vocab+tok] = 1

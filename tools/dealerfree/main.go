@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -95,7 +96,7 @@ func main() {
 	}
 	cfg.MaxSeq = max(cfg.MaxSeq, *context+*steps+1)
 	var results []Result
-	for _, mode := range splitComma(*modes) {
+	for _, mode := range strings.FieldsFunc(*modes, func(c rune) bool { return c == ',' }) {
 		fmt.Fprintf(os.Stderr, "dealerfree: %s: %s (%d layers, vocab %d) at context %d, %d steps\n", mode, *shape, cfg.Layers, cfg.Vocab, *context, *steps)
 		r, err := run(mode, cfg, *context, *steps, int64(*cacheGiB*(1<<30)))
 		if err != nil {
@@ -130,22 +131,6 @@ func sum(m map[mpc.MatrixShape]int64) int64 {
 		n += v
 	}
 	return n
-}
-
-func splitComma(s string) []string {
-	var out []string
-	cur := ""
-	for _, c := range s + "," {
-		if c == ',' {
-			if cur != "" {
-				out = append(out, cur)
-			}
-			cur = ""
-			continue
-		}
-		cur += string(c)
-	}
-	return out
 }
 
 func fail(err error) {
@@ -218,11 +203,10 @@ func run(mode string, cfg model.Config, context, steps int, cacheBytes int64) (R
 		step := func(before mpc.Stat, c0 float64, t0 time.Time, k0 map[string]twoparty.KindStats) (Step, map[string]KindCost) {
 			l0before := l0
 			after, c1, t1, k1 := mark()
-			s := Step{Seconds: t1.Sub(t0).Seconds(), CPUSeconds: c1 - c0, OnlineSent: after.OnlineSent - before.OnlineSent,
-				OfflineSent: after.OfflineSent - before.OfflineSent, OfflineRecv: after.OfflineRecv - before.OfflineRecv,
-				Rounds: after.Rounds - before.Rounds}
-			s.Layer0 = mpc.Stat{OnlineSent: l0.OnlineSent - l0before.OnlineSent, OfflineSent: l0.OfflineSent - l0before.OfflineSent,
-				OfflineRecv: l0.OfflineRecv - l0before.OfflineRecv, Rounds: l0.Rounds - l0before.Rounds, Seconds: l0.Seconds - l0before.Seconds}
+			d := after.Sub(before)
+			s := Step{Seconds: t1.Sub(t0).Seconds(), CPUSeconds: c1 - c0, OnlineSent: d.OnlineSent,
+				OfflineSent: d.OfflineSent, OfflineRecv: d.OfflineRecv, Rounds: d.Rounds}
+			s.Layer0 = l0.Sub(l0before)
 			kinds := map[string]KindCost{}
 			for k, v := range k1 {
 				d := KindCost{Elements: v.Elements - k0[k].Elements, Sent: v.Sent - k0[k].Sent, Seconds: v.Seconds - k0[k].Seconds}

@@ -55,13 +55,13 @@ func writePlots(dir string, runs []*Run) ([]Plot, error) {
 	var plots []Plot
 	var decode []*Run
 	for _, r := range runs {
-		if r.Phase == Decode && r.Good() {
+		if r.Phase == Decode {
 			decode = append(decode, r)
 		}
 	}
 	for _, g := range groupRuns(decode, func(r *Run) string { return r.Model + "|" + r.Protocol + "|" + r.Backend }) {
-		model, proto, backend := splitKey3(g.name)
-		stem := sanitize(fmt.Sprintf("%s_%s_%s", model, proto, backend))
+		model, proto := g.runs[0].Model, g.runs[0].Protocol
+		stem := sanitize(fmt.Sprintf("%s_%s_%s", model, proto, g.runs[0].Backend))
 		scaled := ""
 		if g.runs[0].LayersRun < g.runs[0].Layers {
 			scaled = fmt.Sprintf(" (%d of %d layers run, scaled)", g.runs[0].LayersRun, g.runs[0].Layers)
@@ -131,14 +131,6 @@ func writePlots(dir string, runs []*Run) ([]Plot, error) {
 		}
 	}
 	return plots, nil
-}
-
-func splitKey3(s string) (a, b, c string) {
-	parts := strings.SplitN(s, "|", 3)
-	for len(parts) < 3 {
-		parts = append(parts, "")
-	}
-	return parts[0], parts[1], parts[2]
 }
 
 // netTitle describes a run's network for a title.
@@ -215,11 +207,17 @@ func opGroup(op string) string {
 	return "other"
 }
 
-// groupBreakdown sums a run's breakdown into the stacked categories.
-func groupBreakdown(r *Run, v func(OpStat) float64) map[string]float64 {
-	out := map[string]float64{}
+// groupOps sums a run's breakdown into the stacked categories.
+func groupOps(r *Run) map[string]OpStat {
+	out := map[string]OpStat{}
 	for op, o := range r.Breakdown {
-		out[opGroup(op)] += v(o)
+		g := opGroup(op)
+		s := out[g]
+		s.Bytes += o.Bytes
+		s.OfflineBytes += o.OfflineBytes
+		s.Rounds += o.Rounds
+		s.Seconds += o.Seconds
+		out[g] = s
 	}
 	return out
 }
@@ -232,10 +230,11 @@ func stacked(runs []*Run, v func(OpStat) float64, title, ylabel string) (*plot.P
 	vals := map[string]plotter.Values{}
 	total := 0.0
 	for _, r := range runs {
-		g := groupBreakdown(r, v)
+		g := groupOps(r)
 		for _, name := range groups {
-			vals[name] = append(vals[name], g[name])
-			total += g[name]
+			x := v(g[name])
+			vals[name] = append(vals[name], x)
+			total += x
 		}
 	}
 	var below *plotter.BarChart

@@ -18,8 +18,6 @@ type Preset struct {
 	// Policies may name policies that are not registered yet (package cache); they are
 	// dropped with a notice until they are.
 	Policies []PolicySpec
-	// Keep, when not nil, selects the points of the grid to run.
-	Keep func(*Point) bool
 }
 
 var (
@@ -45,15 +43,15 @@ var presets = map[string]Preset{
 			"KV caches of 32 and 128 rows; both protocols, unshaped and LAN",
 		Grid: Grid{Models: []string{DefaultModel, "gpt2-test"}, Protocols: []mpc.Protocol{mpc.TwoPC, mpc.ThreePC},
 			Contexts: []int{8, 32, 128}, Phases: []string{Prefill, Decode}, Nets: []Net{netNone, netLAN},
-			Tokens: 2, Warmup: 1, KVStart: KVAuto, Frac: 16, Mode: Processes, Seed: 1},
+			Tokens: 2, Warmup: 1, KVStart: KVAuto, Frac: 16, Mode: Processes, Seed: 1,
+			// Real prefill only at context 8; gpt2-test only decodes, at 32 and 128.
+			Keep: func(p *Point) bool {
+				if p.Model == DefaultModel {
+					return p.Context == 8
+				}
+				return p.Phase == Decode && p.Context > 8
+			}},
 		Policies: evictionPolicies,
-		// Real prefill only at context 8; gpt2-test only decodes, at 32 and 128.
-		Keep: func(p *Point) bool {
-			if p.Model == DefaultModel {
-				return p.Context == 8
-			}
-			return p.Phase == Decode && p.Context > 8
-		},
 	},
 	"mpcache": {
 		Name: "mpcache",
@@ -98,7 +96,6 @@ func LookupPreset(name string) (Preset, []string, error) {
 		p.Grid.Policies = append(p.Grid.Policies, s)
 	}
 	p.Grid.Models = slices.Clone(p.Grid.Models)
-	p.Grid.Keep = p.Keep
 	p.Grid.Backends = []string{"cpu"}
 	if b, _ := Backend(); b == "cuda" {
 		p.Grid.Backends = []string{"cuda"}

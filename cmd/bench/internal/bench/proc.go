@@ -42,7 +42,7 @@ func runProcesses(ctx context.Context, job Job, sharesFiles []string, backendEnv
 	if err != nil {
 		return nil, err
 	}
-	pki, err := newSessionPKI(3)
+	creds, err := newSessionPKI(job.Point.Protocol)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func runProcesses(ctx context.Context, job Job, sharesFiles []string, backendEnv
 	var wg sync.WaitGroup
 	for i := range 3 {
 		j := job
-		j.Party, j.TLS, j.Peers, j.Session, j.Listen = i, pki[i], peers, session, peers[i]
+		j.Party, j.TLS, j.Peers, j.Session, j.Listen = i, creds[i], peers, session, peers[i]
 		if sharesFiles != nil {
 			j.SharesFile = sharesFiles[i]
 		}
@@ -175,7 +175,7 @@ func ServeParty(in io.Reader, out io.Writer) error {
 	}
 	lf.Close()
 	defer ln.Close()
-	tlsCfg, err := j.TLS.Config(j.Party)
+	tlsCfg, err := j.TLS.Config(j.Point.Protocol, j.Party)
 	if err != nil {
 		return fail(err)
 	}

@@ -66,7 +66,7 @@ func (p *progress) step() {
 
 // done ends the current point, which had pending measurements; those it did not report (a failure)
 // are counted as done.
-func (p *progress) done(pending, _ int) {
+func (p *progress) done(pending int) {
 	for p.inPoint < pending {
 		p.step()
 	}

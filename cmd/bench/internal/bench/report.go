@@ -38,32 +38,44 @@ const EstimateTolerance = 0.2
 
 // WriteReport writes dir/report.md and the plots for res; desc describes the grid.
 func WriteReport(dir string, res *Results, desc string) error {
-	var runs []*Run
-	var failed []*Run
-	for i := range res.Runs {
-		if res.Runs[i].Good() {
-			runs = append(runs, &res.Runs[i])
-		} else {
-			failed = append(failed, &res.Runs[i])
-		}
-	}
-	plots, err := writePlots(dir, runs)
-	if err != nil {
-		return fmt.Errorf("bench: plots: %w", err)
-	}
 	fid, err := loadFidelity(dir)
 	if err != nil {
 		return err
 	}
+	return writeReport(dir, res, desc, fid)
+}
+
+// writeReport is WriteReport with the fidelity results (nil for none) at hand.
+func writeReport(dir string, res *Results, desc string, fid *FidelityReport) error {
+	plots, err := writePlots(dir, goodRuns(res))
+	if err != nil {
+		return fmt.Errorf("bench: plots: %w", err)
+	}
 	var b strings.Builder
 	b.WriteString(Markdown(res, desc, plots, fid))
-	if len(failed) > 0 {
-		b.WriteString("\n## Failed runs\n\nThese are retried by the next run of the same command.\n\n")
-		for _, r := range failed {
-			fmt.Fprintf(&b, "- `%s`: %s\n", r.Key, firstLine(r.Error))
+	header := false
+	for _, r := range res.Runs {
+		if r.Good() {
+			continue
 		}
+		if !header {
+			b.WriteString("\n## Failed runs\n\nThese are retried by the next run of the same command.\n\n")
+			header = true
+		}
+		fmt.Fprintf(&b, "- `%s`: %s\n", r.Key, firstLine(r.Error))
 	}
 	return writeAtomic(filepath.Join(dir, "report.md"), []byte(b.String()))
+}
+
+// goodRuns returns the finished runs of res.
+func goodRuns(res *Results) []*Run {
+	var runs []*Run
+	for i := range res.Runs {
+		if res.Runs[i].Good() {
+			runs = append(runs, &res.Runs[i])
+		}
+	}
+	return runs
 }
 
 func loadFidelity(dir string) (*FidelityReport, error) {
@@ -97,7 +109,7 @@ func WriteFidelity(dir string, f *FidelityReport) error {
 	if err != nil {
 		return err
 	}
-	return WriteReport(dir, res, "")
+	return writeReport(dir, res, "", f)
 }
 
 func firstLine(s string) string {
@@ -110,12 +122,7 @@ func firstLine(s string) string {
 // Markdown renders the report: machine, method, decode and prefill tables, the network
 // model check, per-operation breakdowns, cost beside fidelity, and the plots.
 func Markdown(res *Results, desc string, plots []Plot, fid *FidelityReport) string {
-	var runs []*Run
-	for i := range res.Runs {
-		if res.Runs[i].Good() {
-			runs = append(runs, &res.Runs[i])
-		}
-	}
+	runs := goodRuns(res)
 	var b strings.Builder
 	b.WriteString("# Benchmark report\n\n")
 	fmt.Fprintf(&b, "Written %s by `bench`.", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
@@ -252,9 +259,10 @@ func writeEstimateCheck(b *strings.Builder, runs []*Run) {
 	if len(shaped) == 0 {
 		return
 	}
+	outside := func(r *Run) bool { return math.Abs(r.EstimateRatio-1) > EstimateTolerance }
 	in := 0
 	for _, r := range shaped {
-		if math.Abs(r.EstimateRatio-1) <= EstimateTolerance {
+		if !outside(r) {
 			in++
 		}
 	}
@@ -264,13 +272,10 @@ func writeEstimateCheck(b *strings.Builder, runs []*Run) {
 	b.WriteString("| --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |\n")
 	for _, r := range shaped {
 		flag := ""
-		if math.Abs(r.EstimateRatio-1) > EstimateTolerance {
-			flag = "outside ±20%"
+		if outside(r) {
+			flag = fmt.Sprintf("outside ±%.0f%%", 100*EstimateTolerance)
 		}
-		netPart := r.RoundsPerToken * r.DelayS
-		if r.BandwidthBps > 0 {
-			netPart += 8 * r.LinkBytesPerToken / r.BandwidthBps
-		}
+		netPart := networkSeconds(r, r.BandwidthBps, time.Duration(r.DelayS*1e9))
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %s | %s | %s | %.2f | %s | %s |\n", r.Model, r.Protocol, policyLabel(r),
 			r.Phase, r.Context, r.Net, fmtSec(r.LatencySPerToken), fmtSec(r.EstimateSPerToken), r.EstimateRatio,
 			fmtSec(netPart), flag)
@@ -302,16 +307,7 @@ func writeBreakdowns(b *strings.Builder, runs []*Run) {
 	for _, r := range pick {
 		fmt.Fprintf(b, "### %s, %s, %s, context %d\n\n", r.Model, r.Protocol, policyLabel(r), r.Context)
 		b.WriteString("| operation | online MB | offline MB | rounds | seconds | share of time |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
-		groups := map[string]OpStat{}
-		for op, o := range r.Breakdown {
-			g := opGroup(op)
-			s := groups[g]
-			s.Bytes += o.Bytes
-			s.OfflineBytes += o.OfflineBytes
-			s.Rounds += o.Rounds
-			s.Seconds += o.Seconds
-			groups[g] = s
-		}
+		groups := groupOps(r)
 		total := 0.0
 		for _, o := range groups {
 			total += o.Seconds
@@ -436,11 +432,8 @@ func fmtSec(s float64) string {
 
 // fmtMB writes bytes as megabytes (10^6).
 func fmtMB(b float64) string {
-	switch {
-	case b == 0:
+	if b == 0 {
 		return "0"
-	case b < 1e4:
-		return fmt.Sprintf("%.3g", b/1e6)
 	}
 	return fmt.Sprintf("%.3g", b/1e6)
 }

@@ -358,9 +358,14 @@ func role(proto mpc.Protocol, p int) string {
 // a request and its answer); each link carries its bytes at its own rate. The model
 // ignores overlap of computing with sending, congestion and TCP dynamics.
 func Estimate(base *Run, bw float64, d time.Duration) float64 {
-	t := base.LatencySPerToken + base.RoundsPerToken*d.Seconds()
+	return base.LatencySPerToken + networkSeconds(base, bw, d)
+}
+
+// networkSeconds is the network's part of Estimate: rounds · d + 8 · linkBytes / bw.
+func networkSeconds(r *Run, bw float64, d time.Duration) float64 {
+	t := r.RoundsPerToken * d.Seconds()
 	if bw > 0 {
-		t += 8 * base.LinkBytesPerToken / bw
+		t += 8 * r.LinkBytesPerToken / bw
 	}
 	return t
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/privinfer/mpcache/infer"
@@ -28,7 +27,6 @@ type Runner struct {
 
 	models  map[string]*modelEntry
 	tempDir string
-	mu      sync.Mutex
 }
 
 // modelEntry is a resolved model name: a synthetic shape, or a real model and its shares.
@@ -57,16 +55,7 @@ func (r *Runner) model(name string) (*modelEntry, error) {
 	if cfg, err := model.Shape(name); err == nil {
 		me.synthetic, me.cfg = true, cfg
 	} else {
-		path := name
-		if name == DefaultModel {
-			path = filepath.Join(r.tempDir, models.DefaultName)
-			if _, err := os.Stat(path); err != nil {
-				if err := os.CopyFS(path, models.Default); err != nil {
-					return nil, fmt.Errorf("bench: unpacking the default model: %w", err)
-				}
-			}
-		}
-		m, _, err := model.Open(path)
+		m, _, err := OpenModel(name)
 		if err != nil {
 			return nil, err
 		}
@@ -240,7 +229,7 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 					Error: err.Error()})
 			}
 		}
-		prog.done(w.pending, len(runs))
+		prog.done(w.pending)
 		res.Merge(runs...)
 		res.Annotate()
 		if err := res.Save(r.Out); err != nil {
@@ -303,7 +292,7 @@ func (r *Runner) execute(ctx context.Context, pt *Point, timeout time.Duration, 
 // Protocols parses a comma-separated list of protocols.
 func Protocols(s string) ([]mpc.Protocol, error) {
 	var out []mpc.Protocol
-	for _, f := range splitList(s) {
+	for _, f := range SplitList(s) {
 		p, err := mpc.ParseProtocol(f)
 		if err != nil {
 			return nil, err
@@ -313,8 +302,8 @@ func Protocols(s string) ([]mpc.Protocol, error) {
 	return out, nil
 }
 
-// splitList splits a comma-separated list, dropping empty items.
-func splitList(s string) []string {
+// SplitList splits a comma-separated list, dropping empty items.
+func SplitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f != "" {
