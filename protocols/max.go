@@ -52,7 +52,7 @@ func PlanTournament(p mpc.Protocol, cmp mpc.Comparison, rows, n int, link Link) 
 		}
 		r := best{t: math.Inf(1)}
 		for k := 2; k <= min(m, maxArity); k++ {
-			t := levelCost(b, rows, m, k, true, 0).seconds(link)
+			t := levelCost(b, rows, m, k, true, false, 0).seconds(link)
 			if t >= r.t {
 				continue
 			}
@@ -138,8 +138,9 @@ func modeFor(p mpc.Protocol, kmax int) winnerMode {
 
 // levelCost is the exact traffic of one tournament level over rows rows of m candidates in
 // groups of k: comparisons, winner indicators, and the selecting Mul of the group members'
-// values (when needVal) and of sub one-hot entries (subElems per row).
-func levelCost(b backend, rows, m, k int, needVal bool, subElems int) meterCost {
+// values (when needVal), of their positions (when needPos) and of sub one-hot entries
+// (subElems per row).
+func levelCost(b backend, rows, m, k int, needVal, needPos bool, subElems int) meterCost {
 	// groupsOf(m, k): extra groups of base+1 members, then g−extra of base.
 	g := (m + k - 1) / k
 	base, extra := m/g, m%g
@@ -163,12 +164,15 @@ func levelCost(b backend, rows, m, k int, needVal bool, subElems int) meterCost 
 	if needVal {
 		sel += grouped - multi
 	}
+	if needPos {
+		sel += grouped - multi
+	}
 	c.add(mulCost(b.p, rows*sel))
 	return c
 }
 
-// tournamentCost is the exact traffic of tournament (Max: wantValue; Argmax: wantOneHot).
-func tournamentCost(b backend, rows, n int, plan Tournament, wantValue, wantOneHot bool) meterCost {
+// tournamentCost is the exact traffic of tournament (Max: wantValue, trackNone).
+func tournamentCost(b backend, rows, n int, plan Tournament, wantValue bool, track tracking) meterCost {
 	var c meterCost
 	owner := make([]int, n) // candidate of each position
 	for j := range owner {
@@ -186,14 +190,14 @@ func tournamentCost(b backend, rows, n int, plan Tournament, wantValue, wantOneH
 			}
 		}
 		sub := 0
-		if wantOneHot && l > 0 {
+		if track == trackOneHot && l > 0 {
 			for _, o := range owner {
 				if multi[o] {
 					sub++
 				}
 			}
 		}
-		c.add(levelCost(b, rows, m, k, l < len(plan)-1 || wantValue, sub))
+		c.add(levelCost(b, rows, m, k, l < len(plan)-1 || wantValue, track == trackIndex && l > 0, sub))
 		for j := range owner {
 			owner[j] = newOwner[owner[j]]
 		}
@@ -265,7 +269,7 @@ func MaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (*mpc.Share, error) {
 	if err := plan.validate("max", n); err != nil {
 		return nil, err
 	}
-	v, _, err := tournament(e, "max", x2, plan, true, false)
+	v, _, _, err := tournament(e, "max", x2, plan, true, trackNone)
 	if err != nil {
 		return nil, err
 	}
@@ -275,23 +279,33 @@ func MaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (*mpc.Share, error) {
 // Argmax returns the position of the maximum along the last axis, as a one-hot selection of
 // x's shape and as an index of shape x.Shape with the last axis set to 1, both plain ring
 // integers (not fixed point). Exact, for |x| < 2^62 as ring integers; of several equal maxima
-// the lowest position wins. It runs the tournament of Max and multiplies each level's winner
-// indicators into the one-hot of the previous levels in the same round as the value selection,
-// so it costs Max's rounds (one fewer for a single-level plan); the index is a local weighted
-// sum of the one-hot.
+// the lowest position wins. It runs the tournament of Max and carries the winner's position
+// along in one of two ways, whichever the cost model estimates faster on WAN (the choice
+// depends on the shapes only):
+//
+//   - one-hot: each level's winner indicators multiply into the one-hot of the previous
+//     levels in the same round as the value selection, a product per position and level, so
+//     it costs Max's rounds (one fewer for a single-level plan); the index is a local weighted
+//     sum of the one-hot. Cheapest in rounds, for short rows.
+//   - index: the position is selected with the value (free at the first level, where it is
+//     public; one more product per selection after), and the engine's OneHot turns it into
+//     the one-hot at the end: Max's rounds plus OneHot's (1 in 2pc, 2 in 3pc). Over GPT-2's
+//     vocabulary in 2pc it costs a quarter of the one-hot way's bytes for one round more; in
+//     3pc, where a product is cheaper and OneHot dearer, the two rounds cost more on WAN
+//     than the 2.2 MB they save, and the one-hot way is chosen.
 //
 // Cost, as measured (TestMaxCost, TestMaxDocFigures), per input element, with Max's plans and
 // figures as there:
 //
-//	shape      backend      plan                 rounds  online B  offline B
-//	[50257]    2pc FSS      [2 2 2 2 2 4 9 44]   19      136.8     1694.5
-//	           3pc FSS      [2 2 2 2 2 3 10 53]  29      82.5      1642.6
-//	           2pc circuit  [3 6 16 175]         40      544.9     364.9
-//	           3pc circuit  [3 6 16 175]         43      492.7     35.6
-//	[12 1024]  2pc FSS      [2 2 2 2 5 13]       14      105.5     1790.4
-//	           3pc FSS      [2 2 3 6 15]         20      67.9      1994.9
-//	           2pc circuit  [4 8 32]             30      584.2     377.1
-//	           3pc circuit  [13 79]              22      1646.6    207.0
+//	shape      backend      plan                 carries  rounds  online B  offline B
+//	[50257]    2pc FSS      [2 2 2 2 2 4 9 44]   index    20      32.8      1652.9
+//	           3pc FSS      [2 2 2 2 2 3 10 53]  one-hot  29      82.5      1642.6
+//	           2pc circuit  [3 6 16 175]         index    41      502.3     354.0
+//	           3pc circuit  [3 6 16 175]         one-hot  43      492.7     35.6
+//	[12 1024]  2pc FSS      [2 2 2 2 5 13]       one-hot  14      105.5     1790.4
+//	           3pc FSS      [2 2 3 6 15]         one-hot  20      67.9      1994.9
+//	           2pc circuit  [4 8 32]             one-hot  30      584.2     377.1
+//	           3pc circuit  [13 79]              one-hot  22      1646.6    207.0
 func Argmax(e mpc.Engine, x *mpc.Share) (onehot, index *mpc.Share, err error) {
 	_, rows, n, err := rowsOf("argmax", x)
 	if err != nil {
@@ -302,24 +316,35 @@ func Argmax(e mpc.Engine, x *mpc.Share) (onehot, index *mpc.Share, err error) {
 
 // ArgmaxWith is Argmax with an explicit tournament plan.
 func ArgmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (onehot, index *mpc.Share, err error) {
-	x2, _, n, err := rowsOf("argmax", x)
+	x2, rows, n, err := rowsOf("argmax", x)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := plan.validate("argmax", n); err != nil {
 		return nil, nil, err
 	}
-	_, oh, err := tournament(e, "argmax", x2, plan, false, true)
+	return argmaxBy(e, x, x2, plan, argmaxTracking(backend{e.Protocol(), e.Comparison()}, rows, n, plan, WAN))
+}
+
+// argmaxBy is ArgmaxWith carrying the position by track, for x and its rows×n view x2.
+func argmaxBy(e mpc.Engine, x, x2 *mpc.Share, plan Tournament, track tracking) (onehot, index *mpc.Share, err error) {
+	n := x2.Shape[1]
+	_, oh, idx, err := tournament(e, "argmax", x2, plan, false, track)
 	if err != nil {
 		return nil, nil, err
 	}
-	pos := mpc.NewTensor(n, 1)
-	for i := range pos.Data {
-		pos.Data[i] = uint64(i)
-	}
-	idx, err := e.MatMulPublic(oh, pos)
-	if err != nil {
-		return nil, nil, err
+	if track == trackIndex {
+		if oh, err = e.OneHot(idx, n); err != nil {
+			return nil, nil, fmt.Errorf("protocols: argmax: %w", err)
+		}
+	} else {
+		pos := mpc.NewTensor(n, 1)
+		for i := range pos.Data {
+			pos.Data[i] = uint64(i)
+		}
+		if idx, err = e.MatMulPublic(oh, pos); err != nil {
+			return nil, nil, err
+		}
 	}
 	if onehot, err = mpc.Reshape(oh, x.Shape...); err != nil {
 		return nil, nil, err
@@ -330,14 +355,43 @@ func ArgmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (onehot, index *mpc
 	return onehot, index, nil
 }
 
-// tournament runs plan over the rows×n share x and returns the rows×1 maximum (wantValue) and
-// the rows×n one-hot of its position (wantOneHot).
-func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValue, wantOneHot bool) (val, onehot *mpc.Share, err error) {
+// argmaxTracking returns how Argmax carries the position for rows rows of n under plan: the
+// one-hot or the index way, whichever argmaxCost estimates faster on link.
+func argmaxTracking(b backend, rows, n int, plan Tournament, link Link) tracking {
+	if argmaxCost(b, rows, n, plan, trackIndex).seconds(link) < argmaxCost(b, rows, n, plan, trackOneHot).seconds(link) {
+		return trackIndex
+	}
+	return trackOneHot
+}
+
+// argmaxCost is the exact traffic of Argmax carrying the position by track.
+func argmaxCost(b backend, rows, n int, plan Tournament, track tracking) meterCost {
+	c := tournamentCost(b, rows, n, plan, false, track)
+	if track == trackIndex {
+		c.add(oneHotCost(b.p, rows, n))
+	}
+	return c
+}
+
+// tracking says what a tournament carries along with the candidates' values.
+type tracking int
+
+const (
+	trackNone   tracking = iota // the value only (Max)
+	trackOneHot                 // the n-wide one-hot of each candidate's winner, extended every level
+	trackIndex                  // each candidate's winning position, a shared integer selected like the value
+)
+
+// tournament runs plan over the rows×n share x and returns the rows×1 maximum (wantValue) and,
+// as track asks, the rows×n one-hot of its position or its rows×1 position.
+func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValue bool, track tracking) (val, onehot, index *mpc.Share, err error) {
 	rows, n := x.Shape[0], x.Shape[1]
 	cur := x // rows×m candidate values
 	// sub is the rows×n one-hot of the winner within each candidate's subtree (positions in
 	// order, so each subtree is a contiguous range); nil before the first level (all ones).
-	var sub *mpc.Share
+	// pos is the rows×m winning position of each candidate (trackIndex); nil before the
+	// first level, where candidate j is position j.
+	var sub, pos *mpc.Share
 	owner := make([]int, n)
 	for j := range owner {
 		owner[j] = j
@@ -362,43 +416,54 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 		pp := planPairs(multi)
 		c, err := pp.compare(e, op, cur)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		w, err := winners(e, pp, c, multi)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		needVal := l < len(plan)-1 || wantValue
-		needSub := wantOneHot && l > 0
-		// One Mul selects the values and extends the subtree one-hots.
+		needSub := track == trackOneHot && l > 0
+		needPos := track == trackIndex && l > 0
+		// One Mul selects the values (and the positions) and extends the subtree one-hots.
 		// A group's new value is x_first + Σ_{a ≠ first} w_a·(x_a − x_first), as the
 		// indicators sum to one: one product per member but the first.
-		var left, right []*mpc.Share
-		var rest []int // the members after the first, by candidate
-		if needVal {
-			var restW, first []int
-			for _, g := range multi {
-				for _, a := range g[1:] {
-					rest, restW, first = append(rest, a), append(restW, gpos[a]), append(first, g[0])
-				}
+		var rest, restW, first []int // the members after the first, by candidate
+		for _, g := range multi {
+			for _, a := range g[1:] {
+				rest, restW, first = append(rest, a), append(restW, gpos[a]), append(first, g[0])
 			}
+		}
+		var left, right []*mpc.Share
+		diff := func(v *mpc.Share) error {
 			wr, err := mpc.Take(w, 1, restW)
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
-			xr, err := mpc.Take(cur, 1, rest)
+			vr, err := mpc.Take(v, 1, rest)
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
-			xf, err := mpc.Take(cur, 1, first)
+			vf, err := mpc.Take(v, 1, first)
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
-			d, err := e.Sub(xr, xf)
+			d, err := e.Sub(vr, vf)
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
 			left, right = append(left, wr), append(right, d)
+			return nil
+		}
+		if needVal {
+			if err := diff(cur); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		if needPos {
+			if err := diff(pos); err != nil {
+				return nil, nil, nil, err
+			}
 		}
 		var subPos, subW []int // positions whose owner is grouped, and that owner's gpos
 		if needSub {
@@ -410,11 +475,11 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 			}
 			ws, err := mpc.Take(w, 1, subW)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			ss, err := mpc.Take(sub, 1, subPos)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			left, right = append(left, ws), append(right, ss)
 		}
@@ -422,40 +487,66 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 		if len(left) > 0 {
 			a, err := mpc.Concat(1, left...)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			b, err := mpc.Concat(1, right...)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if prod, err = e.Mul(a, b); err != nil {
-				return nil, nil, fmt.Errorf("protocols: %s: %w", op, err)
+				return nil, nil, nil, fmt.Errorf("protocols: %s: %w", op, err)
 			}
 		}
-		off := 0 // where the sub products start in prod
-		if needVal {
-			in, err := mpc.Concat(1, prod, cur)
+		restPos := make([]int, m) // position of each non-first member in rest
+		for i, a := range rest {
+			restPos[a] = i
+		}
+		// pick is the new candidates' values of v from the products at off in prod:
+		// v_first + Σ_{a ≠ first} prod[off + restPos[a]].
+		pick := func(v *mpc.Share, off int) (*mpc.Share, error) {
+			in, err := mpc.Concat(1, prod, v)
 			if err != nil {
-				return nil, nil, err
-			}
-			restPos := make([]int, m) // position of each non-first member in rest
-			for i, a := range rest {
-				restPos[a] = i
+				return nil, err
 			}
 			terms := make([][]linTerm, len(groups))
 			for gi, g := range groups {
 				terms[gi] = make([]linTerm, 1, len(g))
 				terms[gi][0] = linTerm{prod.Shape[1] + g[0], 1}
 				for _, a := range g[1:] {
-					terms[gi] = append(terms[gi], linTerm{restPos[a], 1})
+					terms[gi] = append(terms[gi], linTerm{off + restPos[a], 1})
 				}
 			}
-			if cur, err = linearMap(e, in, terms, nil); err != nil {
-				return nil, nil, err
-			}
-			off = len(rest)
+			return linearMap(e, in, terms, nil)
 		}
-		if wantOneHot {
+		off := 0 // where the next products start in prod
+		if needVal {
+			if cur, err = pick(cur, off); err != nil {
+				return nil, nil, nil, err
+			}
+			off += len(rest)
+		}
+		switch {
+		case needPos:
+			if pos, err = pick(pos, off); err != nil {
+				return nil, nil, nil, err
+			}
+			off += len(rest)
+		case track == trackIndex:
+			// First level: the positions are public, so the selection is local:
+			// first + Σ_{a ≠ first} (a − first)·w_a.
+			terms := make([][]linTerm, len(groups))
+			consts := make([]uint64, len(groups))
+			for gi, g := range groups {
+				consts[gi] = uint64(g[0])
+				for _, a := range g[1:] {
+					terms[gi] = append(terms[gi], linTerm{gpos[a], uint64(a - g[0])})
+				}
+			}
+			if pos, err = linearMap(e, w, terms, consts); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		if track == trackOneHot {
 			terms := make([][]linTerm, n)
 			var consts []uint64
 			var in *mpc.Share
@@ -471,7 +562,7 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 				}
 			} else {
 				if in, err = mpc.Concat(1, prod, sub); err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				s := 0
 				for j := range terms {
@@ -484,7 +575,7 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 				}
 			}
 			if sub, err = linearMap(e, in, terms, consts); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 		groupOf := make([]int, m)
@@ -498,12 +589,18 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 		}
 		m = len(groups)
 	}
-	if wantOneHot && sub == nil { // n = 1
-		if sub, err = constShare(e, filledTensor(1, rows, 1)); err != nil {
-			return nil, nil, err
+	if n == 1 {
+		switch track {
+		case trackOneHot:
+			sub, err = constShare(e, filledTensor(1, rows, 1))
+		case trackIndex:
+			pos, err = constShare(e, mpc.NewTensor(rows, 1))
+		}
+		if err != nil {
+			return nil, nil, nil, err
 		}
 	}
-	return cur, sub, nil
+	return cur, sub, pos, nil
 }
 
 // winners returns the rows×grouped 0/1 indicators of each group's winner from the comparison

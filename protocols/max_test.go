@@ -62,47 +62,66 @@ func TestMaxArgmax(t *testing.T) {
 					xs = tiedValues(r, total)
 				}
 				sh := shareFloats(t, p, xs, c.shape...)
+				// Argmax (or ArgmaxWith), then both ways of carrying the position explicitly.
 				out := runAll(t, p, func(e mpc.Engine) ([]*mpc.Share, error) {
 					x := sh[e.Party()]
 					var m, oh, idx *mpc.Share
 					var err error
-					if c.plan == nil {
+					plan := c.plan
+					if plan == nil {
 						m, err = Max(e, x)
 						if err == nil {
 							oh, idx, err = Argmax(e, x)
 						}
+						plan = PlanTournament(e.Protocol(), e.Comparison(), total/n, n, WAN)
 					} else {
 						m, err = MaxWith(e, x, c.plan)
 						if err == nil {
 							oh, idx, err = ArgmaxWith(e, x, c.plan)
 						}
 					}
-					return []*mpc.Share{m, oh, idx}, err
+					res := []*mpc.Share{m, oh, idx}
+					x2, _ := mpc.Reshape(x, total/n, n)
+					for _, track := range []tracking{trackOneHot, trackIndex} {
+						if err != nil {
+							break
+						}
+						oh, idx, err = argmaxBy(e, x, x2, plan, track)
+						res = append(res, oh, idx)
+					}
+					return res, err
 				})
 				wantMax, wantIdx := plainArgmax(xs, n)
 				if s := out[0][0].Shape; !slices.Equal(s, withLast(c.shape, 1)) {
 					t.Fatalf("max shape %v", s)
 				}
-				if s := out[1][0].Shape; !slices.Equal(s, c.shape) {
-					t.Fatalf("one-hot shape %v", s)
-				}
 				gotMax := revealFloats(t, p, out[0])
-				gotOH := revealInts(t, p, out[1])
-				gotIdx := revealInts(t, p, out[2])
 				for row := range wantMax {
 					if gotMax[row] != wantMax[row] {
 						t.Fatalf("row %d: max %v, want %v", row, gotMax[row], wantMax[row])
 					}
-					if gotIdx[row] != int64(wantIdx[row]) {
-						t.Fatalf("row %d: argmax %d, want %d", row, gotIdx[row], wantIdx[row])
+				}
+				for v, way := range []string{"argmax", "one-hot way", "index way"} {
+					if s := out[1+2*v][0].Shape; !slices.Equal(s, c.shape) {
+						t.Fatalf("%s: one-hot shape %v", way, s)
 					}
-					for i := 0; i < n; i++ {
-						want := int64(0)
-						if i == wantIdx[row] {
-							want = 1
+					if s := out[2+2*v][0].Shape; !slices.Equal(s, withLast(c.shape, 1)) {
+						t.Fatalf("%s: index shape %v", way, s)
+					}
+					gotOH := revealInts(t, p, out[1+2*v])
+					gotIdx := revealInts(t, p, out[2+2*v])
+					for row := range wantMax {
+						if gotIdx[row] != int64(wantIdx[row]) {
+							t.Fatalf("%s: row %d: argmax %d, want %d", way, row, gotIdx[row], wantIdx[row])
 						}
-						if gotOH[row*n+i] != want {
-							t.Fatalf("row %d: one-hot[%d] = %d, want %d", row, i, gotOH[row*n+i], want)
+						for i := 0; i < n; i++ {
+							want := int64(0)
+							if i == wantIdx[row] {
+								want = 1
+							}
+							if gotOH[row*n+i] != want {
+								t.Fatalf("%s: row %d: one-hot[%d] = %d, want %d", way, row, i, gotOH[row*n+i], want)
+							}
 						}
 					}
 				}
@@ -143,7 +162,7 @@ func TestCostModel(t *testing.T) {
 			meterCost{[3]int64{5, 5, 3}, [3]int64{6*16 + 4*32 + 24, 6*16 + 4*32 + 24, 6*16 + 16*4 + 24}, [3]int64{6 * 1528, 6*1528 + 16 + 4*32, 0}}},
 	}
 	for _, c := range cases {
-		if got := tournamentCost(c.b, 1, c.n, Tournament{c.k}, true, false); got != c.want {
+		if got := tournamentCost(c.b, 1, c.n, Tournament{c.k}, true, trackNone); got != c.want {
 			t.Errorf("%v %s: %+v, want %+v", c.b, c.name, got, c.want)
 		}
 	}
@@ -174,7 +193,10 @@ func TestMaxCost(t *testing.T) {
 						}
 						return Max(e, sh[e.Party()])
 					})
-					want := tournamentCost(b, rows, n, plan, !arg, arg)
+					want := tournamentCost(b, rows, n, plan, true, trackNone)
+					if arg {
+						want = argmaxCost(b, rows, n, plan, argmaxTracking(b, rows, n, plan, WAN))
+					}
 					assertMeterCost(t, st, want)
 					el := float64(rows * n)
 					t.Logf("plan %v: rounds %d, online B/elem %.1f (max party), offline B/elem %.1f",
@@ -192,46 +214,53 @@ func TestMaxDocFigures(t *testing.T) {
 	cases := []struct {
 		b               backend
 		rows, n         int
-		argmax          bool
+		argmax, index   bool // Argmax; carrying the index (else the one-hot)
 		plan            Tournament
 		rounds          int64
 		online, offline float64 // 0: not stated
 		binary          int64   // rounds of the binary tournament
 	}{
-		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 1024, false, Tournament{2, 2, 2, 2, 5, 13}, 14, 25.7, 1750.5, 20},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, false, Tournament{2, 2, 3, 6, 15}, 20, 36.0, 1994.9, 30},
-		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 1024, false, Tournament{4, 8, 32}, 30, 552.7, 361.4, 90},
-		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 1024, false, Tournament{13, 79}, 22, 1639.2, 207.0, 90},
-		{backend{mpc.TwoPC, mpc.CompareFSS}, 1, 50257, false, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 19, 24.8, 1638.5, 32},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, false, Tournament{2, 2, 2, 2, 2, 3, 10, 53}, 29, 26.6, 1642.6, 48},
-		{backend{mpc.TwoPC, mpc.CompareCircuit}, 1, 50257, false, Tournament{3, 6, 16, 175}, 40, 497.0, 341.0, 144},
-		{backend{mpc.ThreePC, mpc.CompareCircuit}, 1, 50257, false, Tournament{3, 6, 16, 175}, 43, 468.8, 35.6, 144},
-		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 64, false, Tournament{5, 13}, 6, 50.9, 4968.4, 12},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 64, false, Tournament{3, 22}, 9, 138.6, 7083.4, 18},
-		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 64, false, Tournament{64}, 10, 5823.7, 3795.9, 54},
-		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 64, false, Tournament{64}, 11, 5571.9, 512.0, 54},
-		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 1024, true, Tournament{2, 2, 2, 2, 5, 13}, 14, 105.5, 1790.4, 20},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, true, Tournament{2, 2, 3, 6, 15}, 20, 67.9, 1994.9, 30},
-		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 1024, true, Tournament{4, 8, 32}, 30, 584.2, 377.1, 90},
-		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 1024, true, Tournament{13, 79}, 22, 1646.6, 207.0, 90},
-		{backend{mpc.TwoPC, mpc.CompareFSS}, 1, 50257, true, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 19, 136.8, 1694.5, 32},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, true, Tournament{2, 2, 2, 2, 2, 3, 10, 53}, 29, 82.5, 1642.6, 48},
-		{backend{mpc.TwoPC, mpc.CompareCircuit}, 1, 50257, true, Tournament{3, 6, 16, 175}, 40, 544.9, 364.9, 144},
-		{backend{mpc.ThreePC, mpc.CompareCircuit}, 1, 50257, true, Tournament{3, 6, 16, 175}, 43, 492.7, 35.6, 144},
+		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 1024, false, false, Tournament{2, 2, 2, 2, 5, 13}, 14, 25.7, 1750.5, 20},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, false, false, Tournament{2, 2, 3, 6, 15}, 20, 36.0, 1994.9, 30},
+		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 1024, false, false, Tournament{4, 8, 32}, 30, 552.7, 361.4, 90},
+		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 1024, false, false, Tournament{13, 79}, 22, 1639.2, 207.0, 90},
+		{backend{mpc.TwoPC, mpc.CompareFSS}, 1, 50257, false, false, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 19, 24.8, 1638.5, 32},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, false, false, Tournament{2, 2, 2, 2, 2, 3, 10, 53}, 29, 26.6, 1642.6, 48},
+		{backend{mpc.TwoPC, mpc.CompareCircuit}, 1, 50257, false, false, Tournament{3, 6, 16, 175}, 40, 497.0, 341.0, 144},
+		{backend{mpc.ThreePC, mpc.CompareCircuit}, 1, 50257, false, false, Tournament{3, 6, 16, 175}, 43, 468.8, 35.6, 144},
+		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 64, false, false, Tournament{5, 13}, 6, 50.9, 4968.4, 12},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 64, false, false, Tournament{3, 22}, 9, 138.6, 7083.4, 18},
+		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 64, false, false, Tournament{64}, 10, 5823.7, 3795.9, 54},
+		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 64, false, false, Tournament{64}, 11, 5571.9, 512.0, 54},
+		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 1024, true, false, Tournament{2, 2, 2, 2, 5, 13}, 14, 105.5, 1790.4, 20},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, true, false, Tournament{2, 2, 3, 6, 15}, 20, 67.9, 1994.9, 30},
+		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 1024, true, false, Tournament{4, 8, 32}, 30, 584.2, 377.1, 90},
+		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 1024, true, false, Tournament{13, 79}, 22, 1646.6, 207.0, 90},
+		{backend{mpc.TwoPC, mpc.CompareFSS}, 1, 50257, true, true, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 20, 32.8, 1652.9, 32},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, true, false, Tournament{2, 2, 2, 2, 2, 3, 10, 53}, 29, 82.5, 1642.6, 48},
+		{backend{mpc.TwoPC, mpc.CompareCircuit}, 1, 50257, true, true, Tournament{3, 6, 16, 175}, 41, 502.3, 354.0, 144},
+		{backend{mpc.ThreePC, mpc.CompareCircuit}, 1, 50257, true, false, Tournament{3, 6, 16, 175}, 43, 492.7, 35.6, 144},
 	}
 	for _, c := range cases {
 		plan := PlanTournament(c.b.p, c.b.cmp, c.rows, c.n, WAN)
 		if !slices.Equal(plan, c.plan) {
 			t.Errorf("%v %dx%d: plan %v, doc says %v", c.b, c.rows, c.n, plan, c.plan)
 		}
-		got := tournamentCost(c.b, c.rows, c.n, plan, !c.argmax, c.argmax)
+		got := tournamentCost(c.b, c.rows, c.n, plan, true, trackNone)
+		if c.argmax {
+			track := argmaxTracking(c.b, c.rows, c.n, plan, WAN)
+			if want := map[bool]tracking{false: trackOneHot, true: trackIndex}[c.index]; track != want {
+				t.Errorf("%v %dx%d: argmax carries %v, doc says %v", c.b, c.rows, c.n, track, want)
+			}
+			got = argmaxCost(c.b, c.rows, c.n, plan, track)
+		}
 		el := float64(c.rows * c.n)
 		on, off := float64(got.maxSent())/el, float64(got.offline[1])/el
 		if got.maxRounds() != c.rounds || c.online != 0 && (math.Abs(on-c.online) > 0.05 || math.Abs(off-c.offline) > 0.05) {
 			t.Errorf("%v %dx%d argmax=%v: %d rounds, %.1f / %.1f B/elem; doc says %d, %.1f / %.1f",
 				c.b, c.rows, c.n, c.argmax, got.maxRounds(), on, off, c.rounds, c.online, c.offline)
 		}
-		if bin := tournamentCost(c.b, c.rows, c.n, BinaryTournament(c.n), true, false).maxRounds(); bin != c.binary {
+		if bin := tournamentCost(c.b, c.rows, c.n, BinaryTournament(c.n), true, trackNone).maxRounds(); bin != c.binary {
 			t.Errorf("%v: binary tournament over %d: %d rounds, doc says %d", c.b, c.n, bin, c.binary)
 		}
 	}
