@@ -84,7 +84,7 @@ var (
 // returns ErrDisabled when MPCACHE_GPU=cpu. Under MPCACHE_GPU=auto a failure (it wraps
 // ErrNoDriver when there is no driver or device) is also reported once on standard error, so
 // a binary without a usable GPU says why it runs on the CPU; under MPCACHE_GPU=cuda the error
-// also wraps ErrForced, and MatMul panics with it instead of falling back.
+// also wraps ErrForced, and MatMul records it for Fault instead of falling back quietly.
 func Init() error {
 	initOnce.Do(func() {
 		mode := Mode()
@@ -968,8 +968,9 @@ var reportOnce sync.Once
 // did; on false (an empty shape, no device, MPCACHE_GPU=cpu, a shape too small to pay for the
 // copies under MPCACHE_GPU=auto, or a device error, reported once on standard error) c is
 // untouched or partly written and the caller must compute it on the CPU. Under
-// MPCACHE_GPU=cuda every non-empty product runs on the GPU, and MatMul panics when it cannot
-// (no device: Init's error; a device error) rather than leave it to the CPU. a is m×k, b is
+// MPCACHE_GPU=cuda every non-empty product runs on the GPU; when one cannot (no device:
+// Init's error; a device error) MatMul records the error for Fault, which makes the engine
+// fail at its next round, and declines, so that the product is still exact. a is m×k, b is
 // k×n (n×k when transB), c is m×n, all row-major. A b registered with Pin is not copied again.
 // Safe for concurrent use; calls are serialized on the device.
 func MatMul(c, a, b []uint64, m, k, n int, transB bool) bool {
@@ -978,7 +979,7 @@ func MatMul(c, a, b []uint64, m, k, n int, transB bool) bool {
 	}
 	if err := Init(); err != nil {
 		if Mode() == ModeCUDA {
-			panic(err)
+			recordFault(err)
 		}
 		return false
 	}
@@ -1007,7 +1008,8 @@ func MatMul(c, a, b []uint64, m, k, n int, transB bool) bool {
 	}()
 	if err != nil {
 		if d.mode == ModeCUDA {
-			panic(fmt.Errorf("%v (MPCACHE_GPU=cuda: no CPU fallback)", err))
+			recordFault(fmt.Errorf("%w (MPCACHE_GPU=cuda: no CPU fallback)", err))
+			return false
 		}
 		reportOnce.Do(func() {
 			fmt.Fprintf(os.Stderr, "%v; MatMul falls back to the CPU\n", err)

@@ -57,7 +57,9 @@
 //   - "cuda" (or "on"): [MatMul] uses the GPU for every product (no cost model), and there is
 //     no CPU fallback: without the tag, a driver or a device, [Init] returns an error that
 //     wraps [ErrForced] (and [ErrNoDriver] or [ErrNotBuilt]), [Check] returns it, and [MatMul]
-//     panics with it rather than compute on the CPU; so does a device error during [MatMul].
+//     declines and records it for [Fault], as it does a device error during a product; the
+//     mpc engine then fails at its next round with that error (the declined product is
+//     computed exactly on the CPU first, so no result is wrong).
 //
 // Programs call [Check] at start-up to fail early with a clear message.
 //
@@ -215,6 +217,32 @@ func Check() error {
 		return nil
 	}
 	return Init()
+}
+
+// fault is the first error that kept a MatMul off the GPU under MPCACHE_GPU=cuda.
+var fault struct {
+	sync.Mutex
+	err error
+}
+
+// Fault returns the first error that kept MatMul off the GPU while MPCACHE_GPU=cuda forbids
+// the CPU (Init's error, or a device error during a product), or nil. MatMul never panics:
+// under forced cuda it records the error here and declines, so that the caller's CPU path
+// still computes the product exactly; callers (the mpc engine, before every round) fail
+// with this error instead of running on.
+func Fault() error {
+	fault.Lock()
+	defer fault.Unlock()
+	return fault.err
+}
+
+// recordFault keeps err as Fault's error unless one is kept already.
+func recordFault(err error) {
+	fault.Lock()
+	defer fault.Unlock()
+	if fault.err == nil {
+		fault.err = err
+	}
 }
 
 // forcedError is Init's error under MPCACHE_GPU=cuda: it wraps ErrForced and the cause.

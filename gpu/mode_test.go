@@ -22,8 +22,9 @@ func TestParseMode(t *testing.T) {
 }
 
 // TestForcedCUDA runs this test binary again with MPCACHE_GPU=cuda: where no GPU is usable
-// (no cuda tag, driver or device), Check must fail with ErrForced and MatMul must panic
-// rather than decline; with a device, Check passes and MatMul computes.
+// (no cuda tag, driver or device), Check must fail with ErrForced and MatMul must decline
+// without panicking and leave the error to Fault; with a device, Check passes, MatMul
+// computes and Fault stays nil.
 func TestForcedCUDA(t *testing.T) {
 	if os.Getenv("MPCACHE_GPU_TEST_CHILD") == "1" {
 		forcedChild()
@@ -57,8 +58,8 @@ func forcedChild() {
 	err := Check()
 	if err == nil {
 		c := make([]uint64, 1)
-		if !MatMul(c, []uint64{3}, []uint64{5}, 1, 1, 1, false) || c[0] != 15 {
-			fmt.Println("child: forced MatMul declined or wrong")
+		if !MatMul(c, []uint64{3}, []uint64{5}, 1, 1, 1, false) || c[0] != 15 || Fault() != nil {
+			fmt.Println("child: forced MatMul declined or wrong, or a fault:", Fault())
 			os.Exit(1)
 		}
 		fmt.Println("child: device")
@@ -68,13 +69,17 @@ func forcedChild() {
 		fmt.Println("child: Check:", err)
 		os.Exit(1)
 	}
-	defer func() {
-		r := recover()
-		if r == nil {
-			fmt.Println("child: MatMul did not panic")
-			os.Exit(1)
-		}
-		fmt.Printf("child: forced: %v\n", r)
-	}()
-	MatMul(make([]uint64, 1), []uint64{3}, []uint64{5}, 1, 1, 1, false)
+	if Fault() != nil {
+		fmt.Println("child: a fault before any product:", Fault())
+		os.Exit(1)
+	}
+	if MatMul(make([]uint64, 1), []uint64{3}, []uint64{5}, 1, 1, 1, false) {
+		fmt.Println("child: MatMul did not decline")
+		os.Exit(1)
+	}
+	if f := Fault(); f == nil || !errors.Is(f, ErrForced) {
+		fmt.Println("child: Fault after a forced product:", f)
+		os.Exit(1)
+	}
+	fmt.Printf("child: forced: %v\n", Fault())
 }

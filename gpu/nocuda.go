@@ -75,11 +75,11 @@ func Synchronize() error { return ErrNotBuilt }
 func Elapsed(f func() error) (time.Duration, error) { return 0, ErrNotBuilt }
 
 // MatMul would compute c = a·b (or a·bᵀ when transB) mod 2^64 on the GPU; without the cuda
-// build tag it declines by returning false, or panics with Init's error when MPCACHE_GPU=cuda
-// forbids the CPU.
+// build tag it declines by returning false, and when MPCACHE_GPU=cuda forbids the CPU it
+// records Init's error for Fault first.
 func MatMul(c, a, b []uint64, m, k, n int, transB bool) bool {
 	if Mode() == ModeCUDA {
-		panic(Init())
+		recordFault(Init())
 	}
 	return false
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/privinfer/mpcache/gpu"
 	"github.com/privinfer/mpcache/mpc/prg"
 	"github.com/privinfer/mpcache/mpc/transport"
 )
@@ -415,8 +416,12 @@ type msg struct {
 }
 
 // round sends every message, then receives one message from each party in from, checking its
-// length against want (bytes). It counts one round.
+// length against want (bytes). It counts one round. It fails first if a local product could
+// not run on the GPU that MPCACHE_GPU=cuda demands (gpu.Fault).
 func (e *engine) round(op string, out []msg, from []int, want []int) ([][]byte, error) {
+	if err := gpu.Fault(); err != nil {
+		return nil, fmt.Errorf("mpc: %s: %w", op, err)
+	}
 	for _, m := range out {
 		if err := e.send(m.to, m.data, false); err != nil {
 			return nil, fmt.Errorf("mpc: %s: %w", op, err)
