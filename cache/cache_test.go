@@ -149,18 +149,10 @@ func generate(t testing.TB, p mpc.Protocol, m *model.Model, prompt []int, n int,
 		if err != nil {
 			return out, err
 		}
-		logits, err := s.Prefill(in[e.Party()])
-		for i := 0; err == nil; i++ {
-			var next, id *mpc.Share
-			if next, id, err = s.Next(logits); err != nil {
-				break
-			}
+		err = s.Generate(in[e.Party()], n, func(_ int, id *mpc.Share) error {
 			out.ids = append(out.ids, id)
-			if i == n-1 {
-				break
-			}
-			logits, err = s.Decode(next)
-		}
+			return nil
+		})
 		return out, err
 	})
 	if err != nil {

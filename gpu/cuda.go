@@ -970,7 +970,7 @@ var reportOnce sync.Once
 // untouched or partly written and the caller must compute it on the CPU. Under
 // MPCACHE_GPU=cuda every non-empty product runs on the GPU; when one cannot (no device:
 // Init's error; a device error) MatMul records the error for Fault, which makes the engine
-// fail at its next round, and declines, so that the product is still exact. a is m×k, b is
+// fail at its next message, and declines, so that the product is still exact. a is m×k, b is
 // k×n (n×k when transB), c is m×n, all row-major. A b registered with Pin is not copied again.
 // Safe for concurrent use; calls are serialized on the device.
 func MatMul(c, a, b []uint64, m, k, n int, transB bool) bool {

@@ -58,7 +58,7 @@
 //     no CPU fallback: without the tag, a driver or a device, [Init] returns an error that
 //     wraps [ErrForced] (and [ErrNoDriver] or [ErrNotBuilt]), [Check] returns it, and [MatMul]
 //     declines and records it for [Fault], as it does a device error during a product; the
-//     mpc engine then fails at its next round with that error (the declined product is
+//     mpc engine then fails at its next message with that error (the declined product is
 //     computed exactly on the CPU first, so no result is wrong).
 //
 // Programs call [Check] at start-up to fail early with a clear message.
@@ -228,8 +228,9 @@ var fault struct {
 // Fault returns the first error that kept MatMul off the GPU while MPCACHE_GPU=cuda forbids
 // the CPU (Init's error, or a device error during a product), or nil. MatMul never panics:
 // under forced cuda it records the error here and declines, so that the caller's CPU path
-// still computes the product exactly; callers (the mpc engine, before every round) fail
-// with this error instead of running on.
+// still computes the product exactly; callers (the mpc engine, before every message it sends)
+// fail with this error instead of running on. The fault is kept for the life of the process:
+// under forced cuda a device that failed once is not trusted again.
 func Fault() error {
 	fault.Lock()
 	defer fault.Unlock()

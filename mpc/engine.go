@@ -374,8 +374,13 @@ func seedFrom(b []byte) (prg.Seed, error) {
 	return s, nil
 }
 
-// send transmits msg to party to, charging it online or offline.
+// send transmits msg to party to, charging it online or offline. It fails instead if a local
+// product could not run on the GPU that MPCACHE_GPU=cuda demands (gpu.Fault), so that every
+// party, the dealer included, stops at its next message.
 func (e *engine) send(to int, msg []byte, offline bool) error {
+	if err := gpu.Fault(); err != nil {
+		return err
+	}
 	n := int64(len(msg))
 	if err := e.t.Send(e.ctx, to, msg); err != nil {
 		return err
@@ -416,12 +421,8 @@ type msg struct {
 }
 
 // round sends every message, then receives one message from each party in from, checking its
-// length against want (bytes). It counts one round. It fails first if a local product could
-// not run on the GPU that MPCACHE_GPU=cuda demands (gpu.Fault).
+// length against want (bytes). It counts one round.
 func (e *engine) round(op string, out []msg, from []int, want []int) ([][]byte, error) {
-	if err := gpu.Fault(); err != nil {
-		return nil, fmt.Errorf("mpc: %s: %w", op, err)
-	}
 	for _, m := range out {
 		if err := e.send(m.to, m.data, false); err != nil {
 			return nil, fmt.Errorf("mpc: %s: %w", op, err)

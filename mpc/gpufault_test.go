@@ -13,7 +13,7 @@ import (
 
 // TestGPUFault runs this test binary again under MPCACHE_GPU=cuda. Where no GPU is usable (no
 // cuda tag, driver or device), a product cannot run where it must: the engines must fail at
-// their next round with gpu's error naming the operation, without a panic; with a usable
+// their next message with gpu's error naming the operation, without a panic; with a usable
 // device the same work succeeds.
 func TestGPUFault(t *testing.T) {
 	if os.Getenv("MPCACHE_GPU_FAULT_CHILD") == "1" {

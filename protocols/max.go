@@ -435,11 +435,13 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 			}
 		}
 		var left, right []*mpc.Share
-		diff := func(v *mpc.Share) error {
-			wr, err := mpc.Take(w, 1, restW)
-			if err != nil {
-				return err
+		var wr *mpc.Share // the indicators of the members after the first
+		if needVal || needPos {
+			if wr, err = mpc.Take(w, 1, restW); err != nil {
+				return nil, nil, nil, err
 			}
+		}
+		diff := func(v *mpc.Share) error {
 			vr, err := mpc.Take(v, 1, rest)
 			if err != nil {
 				return err
