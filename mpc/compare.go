@@ -1,6 +1,7 @@
 package mpc
 
 import (
+	"fmt"
 	"slices"
 )
 
@@ -345,11 +346,56 @@ func (e *engine) b2a(shape []int, bits bshare) (*Share, error) {
 
 func (e *engine) LTZ(x *Share) (*Share, error) {
 	if dm, ok := e.dcf(); ok {
-		return e.ltzFSS(dm, x)
+		return e.lessFSS(dm, x, []uint64{0}, nil, x.Shape)
 	}
 	bits, err := e.msbBits(x)
 	if err != nil {
 		return nil, err
 	}
 	return e.b2a(x.Shape, bits)
+}
+
+func (e *engine) LessThan(x *Share, t []uint64, w *Tensor) (*Share, error) {
+	if len(t) == 0 {
+		return nil, fmt.Errorf("mpc: less than: no thresholds for the input of shape %v", x.Shape)
+	}
+	cols := len(t)
+	if w != nil {
+		if len(w.Shape) != 2 || w.Shape[0] != len(t) || w.Shape[1] == 0 || len(w.Data) != Numel(w.Shape) {
+			return nil, fmt.Errorf("mpc: less than: map of shape %v for %d thresholds (want %d×c, c ≥ 1)", w.Shape, len(t), len(t))
+		}
+		cols = w.Shape[1]
+	}
+	shape := append(slices.Clone(x.Shape), cols)
+	if dm, ok := e.dcf(); ok {
+		return e.lessFSS(dm, x, t, w, shape)
+	}
+	// The circuit compares each difference on its own: LTZ of x − t_k, broadcast, then the map.
+	n := x.Len()
+	flat, err := Reshape(x, n, 1)
+	if err != nil {
+		return nil, err
+	}
+	wide, err := Broadcast(flat, n, len(t))
+	if err != nil {
+		return nil, err
+	}
+	neg := &Tensor{Shape: []int{len(t)}, Data: make([]uint64, len(t))}
+	for k, tk := range t {
+		neg.Data[k] = -tk
+	}
+	d, err := e.AddPublic(wide, neg)
+	if err != nil {
+		return nil, err
+	}
+	lt, err := e.LTZ(d)
+	if err != nil {
+		return nil, err
+	}
+	if w != nil {
+		if lt, err = e.MatMulPublic(lt, w); err != nil {
+			return nil, err
+		}
+	}
+	return Reshape(lt, shape...)
 }

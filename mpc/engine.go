@@ -168,7 +168,20 @@ type Engine interface {
 	// By the boolean circuit (CompareCircuit): 8 rounds; 2pc 184.125 bytes, offline 104;
 	// 3pc 168 bytes at P0, 104 at P1 and P2.
 	LTZ(x *Share) (*Share, error)
-	// Comparison is the method LTZ uses, CompareFSS or CompareCircuit (Config.Comparison with
+	// LessThan returns shares of the bits [x < t_k] (ring 0/1) for the public thresholds t (ring
+	// values, at x's scale), of shape x.Shape + [len(t)]: element i's bits are contiguous, in
+	// the order of t. With a public map w (len(t)×c ring matrix), it returns each element's row
+	// of bits times w instead, of shape x.Shape + [c] (for instance the segment's coefficients
+	// of a piecewise function). Valid where |x − t_k| < 2^63 (see Less).
+	//
+	// By FSS, one mask, one DCF key and one opened word per element serve all of its
+	// thresholds (each key is evaluated at the len(t) points c − t_k), and the map is local:
+	// 2pc 1 round, 8 bytes per element; 3pc 2 rounds, 8 + 8·cols bytes at P0 and P1 (cols =
+	// c, or len(t) without a map; the results are reshared), 16 at P2; offline that of LTZ on
+	// x alone (1528 bytes per element to P0 and P1). By the circuit, the LTZ of the
+	// x.Len()·len(t) differences x − t_k, then the map.
+	LessThan(x *Share, t []uint64, w *Tensor) (*Share, error)
+	// Comparison is the method LTZ and LessThan use, CompareFSS or CompareCircuit (Config.Comparison with
 	// its default resolved), the same at every party.
 	Comparison() Comparison
 	// Select returns c·a + (1-c)·b for shared bits c (ring 0/1). 1 round (one Mul).

@@ -494,6 +494,13 @@ func TestMeterCounts(t *testing.T) {
 	}
 	ltz := func(e mpc.Engine, x *mpc.Share) error { _, err := e.LTZ(x); return err }
 	less := func(e mpc.Engine, x *mpc.Share) error { _, err := mpc.Less(e, x, x); return err }
+	// LessThan against three public thresholds.
+	lessThan := func(e mpc.Engine, x *mpc.Share) error { _, err := e.LessThan(x, []uint64{0, 1, 1 << 20}, nil); return err }
+	// ... and mapped to one value per element (a public 3×1 map).
+	lessMapped := func(e mpc.Engine, x *mpc.Share) error {
+		_, err := e.LessThan(x, []uint64{0, 1, 1 << 20}, &mpc.Tensor{Shape: []int{3, 1}, Data: []uint64{1, 2, 3}})
+		return err
+	}
 	// input by party owner of a public tensor (zeros) of x's shape.
 	input := func(owner int) func(e mpc.Engine, x *mpc.Share) error {
 		return func(e mpc.Engine, x *mpc.Share) error {
@@ -639,6 +646,23 @@ func TestMeterCounts(t *testing.T) {
 		{"2pc/less-fss", mpc.TwoPC, "", nil, false, less,
 			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
 		{"3pc/less-fss", mpc.ThreePC, "", nil, false, less,
+			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{key * n, key*n + 16, 0}}},
+		// LessThan(x, 3 thresholds): by the circuit, LTZ of the 3n differences; by FSS one mask,
+		// key and opened word per element serve its three comparisons. 2pc: LTZ's bytes of n
+		// elements. 3pc: the opening as LTZ of n (P0, P1 8n each, P2 16n), then P0 and P1
+		// reshare the 3n results (8·3n each).
+		{"2pc/lessthan-circuit", mpc.TwoPC, mpc.CompareCircuit, nil, false, lessThan,
+			cost{[3]int64{8, 8, 0}, [3]int64{3 * (184*n + n/8), 3 * (184*n + n/8), 0}, [3]int64{0, 3 * 104 * n, 0}}},
+		{"3pc/lessthan-circuit", mpc.ThreePC, mpc.CompareCircuit, nil, false, lessThan,
+			cost{[3]int64{8, 8, 8}, [3]int64{3 * 168 * n, 3 * 104 * n, 3 * 104 * n}, [3]int64{}}},
+		{"2pc/lessthan-fss", mpc.TwoPC, "", nil, false, lessThan,
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
+		{"3pc/lessthan-fss", mpc.ThreePC, "", nil, false, lessThan,
+			cost{[3]int64{2, 2, 1}, [3]int64{8*n + 24*n, 8*n + 24*n, 16 * n}, [3]int64{key * n, key*n + 16, 0}}},
+		// With the map, 3pc reshares one value per element instead of three bits.
+		{"2pc/lessthan-map-fss", mpc.TwoPC, "", nil, false, lessMapped,
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
+		{"3pc/lessthan-map-fss", mpc.ThreePC, "", nil, false, lessMapped,
 			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{key * n, key*n + 16, 0}}},
 	}
 	for _, c := range cases {

@@ -6,9 +6,10 @@ import (
 	"unsafe"
 
 	"github.com/privinfer/mpcache/mpc/fss"
+	"github.com/privinfer/mpcache/mpc/ring"
 )
 
-// Comparison selects how LTZ compares (see Config.Comparison).
+// Comparison selects how LTZ and LessThan compare (see Config.Comparison).
 type Comparison string
 
 const (
@@ -51,20 +52,25 @@ func (e *engine) dcf() (DCFMaterial, bool) {
 	return dm, ok
 }
 
-// ltzFSS is LTZ by the sign gate: with shares of a dealt mask r (Mask), the parties open
-// c = x + r and evaluate their DCF keys at c, which gives additive shares of MSB(x) directly.
+// lessFSS is LessThan by the sign gate, its result of the given shape (x.Shape + [len(t)] or
+// + [w's columns], or x.Shape for LTZ's single threshold 0): with shares of a dealt mask r
+// (Mask), the parties open c = x + r and evaluate their DCF key of each element at c − t_k for
+// every threshold t_k, which gives additive shares of MSB(x − t_k) = [x < t_k] directly, and
+// apply the public map w (if any) to them locally. One mask, one key and one opened word per
+// element serve all of its thresholds.
 //
-// 2pc: P0 and P1 exchange their shares of c (1 round, 8 bytes each). 3pc: P2 deals the keys on
-// the 2-out-of-2 split of r between P0 and P1 (P2 does not collude, so it may know r); P0 and P1
-// learn c and reshare the results to replicated form (see openToPairAndReshare): 2 rounds.
-func (e *engine) ltzFSS(dm DCFMaterial, x *Share) (*Share, error) {
+// 2pc: P0 and P1 exchange their shares of c (1 round, 8 bytes per element each). 3pc: P2 deals
+// the keys on the 2-out-of-2 split of r between P0 and P1 (P2 does not collude, so it may know
+// r); P0 and P1 learn c and reshare the results to replicated form (see openToPairAndReshare):
+// 2 rounds.
+func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape []int) (*Share, error) {
 	n := x.Len()
 	r, err := e.mat.Mask(n)
 	if err != nil {
 		return nil, err
 	}
 	if e.proto == TwoPC {
-		out := &Share{Shape: slices.Clone(x.Shape)}
+		out := &Share{Shape: slices.Clone(shape)}
 		if e.dealer {
 			if err := e.dealSign(dm, r); err != nil {
 				return nil, err
@@ -84,7 +90,7 @@ func (e *engine) ltzFSS(dm DCFMaterial, x *Share) (*Share, error) {
 		for i := range c {
 			c[i] += o[i]
 		}
-		out.Own, err = e.evalSign(dm, c)
+		out.Own, err = e.evalSign(dm, c, t, w)
 		if err != nil {
 			return nil, err
 		}
@@ -100,9 +106,9 @@ func (e *engine) ltzFSS(dm DCFMaterial, x *Share) (*Share, error) {
 	// finish cannot fail openToPairAndReshare; on an error it returns nothing, which the peer
 	// rejects as a short message, and the error is reported here.
 	var ferr error
-	out, err := e.openToPairAndReshare("ltz", x.Shape, u, n, func(c []uint64) []uint64 {
+	out, err := e.openToPairAndReshare("ltz", shape, u, Numel(shape), func(c []uint64) []uint64 {
 		var y []uint64
-		y, ferr = e.evalSign(dm, c)
+		y, ferr = e.evalSign(dm, c, t, w)
 		return y
 	})
 	if err == nil {
@@ -128,17 +134,38 @@ func (e *engine) dealSign(dm DCFMaterial, r []uint64) error {
 	return nil
 }
 
-// evalSign returns this party's shares of MSB(c − r) for the opened c, receiving and
-// evaluating the keys signChunk at a time.
-func (e *engine) evalSign(dm DCFMaterial, c []uint64) ([]uint64, error) {
-	y := make([]uint64, len(c))
+// evalSign returns this party's shares of MSB(c_i − t_k − r_i) for the opened c (one per mask)
+// and every threshold t_k, element i's len(t) results contiguous, receiving and evaluating the
+// keys signChunk at a time; with a public map w (len(t)×cols), element i's row of bits times w
+// instead.
+func (e *engine) evalSign(dm DCFMaterial, c, t []uint64, w *Tensor) ([]uint64, error) {
+	p := len(t)
+	y := make([]uint64, len(c)*p)
+	pts := make([]uint64, min(len(c), signChunk)*p)
+	var z []uint64
+	if w != nil {
+		z = make([]uint64, len(c)*w.Shape[1])
+	}
 	for lo := 0; lo < len(c); lo += signChunk {
 		hi := min(lo+signChunk, len(c))
 		key, seeds, cw, err := dm.DCFKeys(hi-lo, nil)
 		if err != nil {
 			return nil, err
 		}
-		fss.EvalSign(e.party, key, c[lo:hi], seeds, cw, y[lo:hi])
+		at := pts[:(hi-lo)*p]
+		for i, ci := range c[lo:hi] {
+			for k, tk := range t {
+				at[i*p+k] = ci - tk
+			}
+		}
+		fss.EvalSign(e.party, key, at, seeds, cw, y[lo*p:hi*p])
+		if w != nil {
+			q := w.Shape[1]
+			ring.MatMul(z[lo*q:hi*q], y[lo*p:hi*p], w.Data, hi-lo, p, q)
+		}
+	}
+	if w != nil {
+		return z, nil
 	}
 	return y, nil
 }

@@ -14,24 +14,58 @@ import (
 
 // TestLTZFSSBatches checks the FSS comparison's offline bytes when its keys travel in several
 // messages (4096 keys each): the correction words to P0 and P1, and one AES key per message to
-// P1.
+// P1; for LTZ, and for LessThan, whose thresholds share their element's key.
 func TestLTZFSSBatches(t *testing.T) {
 	const n = 2*4096 + 5
 	const batches = 3
+	thr := []uint64{0, 7, 1<<64 - 7}
+	x := mpc.NewTensor(n)
+	for i := range x.Data {
+		x.Data[i] = uint64(i%17) - 8 // −8 … 8, around every threshold
+	}
 	for _, p := range protocols {
-		t.Run(string(p), func(t *testing.T) {
-			xs := split(t, p, mpc.NewTensor(n))
-			res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Comparison: mpc.CompareFSS}, func(e mpc.Engine) (mpc.Stat, error) {
-				e.Meter().Reset()
-				_, err := e.LTZ(xs[e.Party()])
-				return e.Meter().Total(), err
+		for _, op := range []string{"ltz", "lessthan"} {
+			t.Run(string(p)+"/"+op, func(t *testing.T) {
+				xs := split(t, p, x)
+				type result struct {
+					st mpc.Stat
+					y  *mpc.Share
+				}
+				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Comparison: mpc.CompareFSS}, func(e mpc.Engine) (result, error) {
+					e.Meter().Reset()
+					var y *mpc.Share
+					var err error
+					if op == "ltz" {
+						y, err = e.LTZ(xs[e.Party()])
+					} else {
+						y, err = e.LessThan(xs[e.Party()], thr, nil)
+					}
+					return result{e.Meter().Total(), y}, err
+				})
+				y := mpctest.Reveal(t, p, []*mpc.Share{res[0].y, res[1].y, res[2].y})
+				ts := thr[:1]
+				if op == "lessthan" {
+					ts = thr
+				}
+				for i, v := range x.Data {
+					for k, tk := range ts {
+						want := uint64(0)
+						if int64(v) < int64(tk) {
+							want = 1
+						}
+						if got := y.Data[i*len(ts)+k]; got != want {
+							t.Fatalf("[%d < %d] = %d, want %d", int64(v), int64(tk), got, want)
+						}
+					}
+				}
+				st := []mpc.Stat{res[0].st, res[1].st, res[2].st}
+				key := int64(8 * fss.KeyWords * n)
+				if st[0].OfflineRecv != key || st[1].OfflineRecv != key+16*batches || st[2].OfflineSent != 2*key+16*batches {
+					t.Errorf("offline bytes: P0 got %d, P1 got %d, P2 sent %d; want %d, %d, %d",
+						st[0].OfflineRecv, st[1].OfflineRecv, st[2].OfflineSent, key, key+16*batches, 2*key+16*batches)
+				}
 			})
-			key := int64(8 * fss.KeyWords * n)
-			if res[0].OfflineRecv != key || res[1].OfflineRecv != key+16*batches || res[2].OfflineSent != 2*key+16*batches {
-				t.Errorf("offline bytes: P0 got %d, P1 got %d, P2 sent %d; want %d, %d, %d",
-					res[0].OfflineRecv, res[1].OfflineRecv, res[2].OfflineSent, key, key+16*batches, 2*key+16*batches)
-			}
-		})
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package mpc_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/privinfer/mpcache/mpc"
@@ -70,8 +71,12 @@ func TestLess(t *testing.T) {
 
 type lessPair struct{ a, b int64 }
 
-// checkLess runs Less(a, b) and Less(a, thr) for a broadcast threshold thr over the pairs
-// (labelled by names, for messages) and checks the revealed bits.
+// lessMap is a public map of checkLess's seven comparison bits to two values.
+var lessMap = &mpc.Tensor{Shape: []int{7, 2}, Data: []uint64{1, 0, 2, 1 << 40, 4, 3, 8, 0, 16, 1<<64 - 1, 32, 7, 64, 1}}
+
+// checkLess runs Less(a, b), Less(a, thr) for a broadcast threshold thr, and LessThan(a, ts)
+// for public thresholds ts over the pairs (labelled by names, for messages) and checks the
+// revealed bits.
 func checkLess(t *testing.T, p mpc.Protocol, nw mpctest.Network, cmp mpc.Comparison, names []string, pairs []lessPair) {
 	t.Helper()
 	n := len(pairs)
@@ -80,6 +85,11 @@ func checkLess(t *testing.T, p mpc.Protocol, nw mpctest.Network, cmp mpc.Compari
 		a.Data[i], b.Data[i] = uint64(q.a), uint64(q.b)
 	}
 	thr := int64(-12345)
+	pub := []int64{thr, 0, 1, -1, 1<<62 - 1, -(1 << 62), 1 << 16}
+	pubRing := make([]uint64, len(pub))
+	for k, v := range pub {
+		pubRing[k] = uint64(v)
+	}
 	as, bs, ts := split(t, p, a), split(t, p, b), split(t, p, mpc.Scalar(uint64(thr)))
 	res := mpctest.Run(t, p, nw, mpc.Config{Comparison: cmp}, func(e mpc.Engine) ([]*mpc.Share, error) {
 		i := e.Party()
@@ -88,10 +98,23 @@ func checkLess(t *testing.T, p mpc.Protocol, nw mpctest.Network, cmp mpc.Compari
 			return nil, err
 		}
 		ltt, err := mpc.Less(e, as[i], ts[i])
-		return []*mpc.Share{lt, ltt}, err
+		if err != nil {
+			return nil, err
+		}
+		ltp, err := e.LessThan(as[i], pubRing, nil)
+		if err != nil {
+			return nil, err
+		}
+		ltm, err := e.LessThan(as[i], pubRing, lessMap)
+		return []*mpc.Share{lt, ltt, ltp, ltm}, err
 	})
 	got := mpctest.Reveal(t, p, []*mpc.Share{res[0][0], res[1][0], res[2][0]})
 	gotT := mpctest.Reveal(t, p, []*mpc.Share{res[0][1], res[1][1], res[2][1]})
+	gotP := mpctest.Reveal(t, p, []*mpc.Share{res[0][2], res[1][2], res[2][2]})
+	gotM := mpctest.Reveal(t, p, []*mpc.Share{res[0][3], res[1][3], res[2][3]})
+	if want := []int{n, len(pub)}; !slices.Equal(gotP.Shape, want) {
+		t.Fatalf("LessThan of %d elements and %d thresholds has shape %v, want %v", n, len(pub), gotP.Shape, want)
+	}
 	bit := func(c bool) uint64 {
 		if c {
 			return 1
@@ -104,6 +127,18 @@ func checkLess(t *testing.T, p mpc.Protocol, nw mpctest.Network, cmp mpc.Compari
 		}
 		if w := bit(q.a < thr); gotT.Data[i] != w {
 			t.Fatalf("%s: Less(%d, %d) (broadcast) = %d, want %d", names[i], q.a, thr, gotT.Data[i], w)
+		}
+		var mapped [2]uint64
+		for k, v := range pub {
+			if w := bit(q.a < v); gotP.Data[i*len(pub)+k] != w {
+				t.Fatalf("%s: LessThan(%d, %d) = %d, want %d", names[i], q.a, v, gotP.Data[i*len(pub)+k], w)
+			}
+			for c := range mapped {
+				mapped[c] += bit(q.a < v) * lessMap.Data[k*2+c]
+			}
+		}
+		if got := gotM.Data[2*i : 2*i+2]; got[0] != mapped[0] || got[1] != mapped[1] {
+			t.Fatalf("%s: LessThan(%d) mapped = %v, want %v", names[i], q.a, got, mapped)
 		}
 	}
 }

@@ -12,16 +12,24 @@ import (
 )
 
 // approxCase is one fixed-point approximation run on a zero input of the given shape, with
-// the traffic the meter must count exactly: its LTZ calls (the number of comparisons of each, in
-// order), whose cost depends on the comparison method (ltzCost), and everything else (products
-// and truncations), which does not. The doc comments quote these figures per element.
+// the traffic the meter must count exactly: its LessThan calls, whose cost depends on the
+// comparison method (lessCost), and everything else (products and truncations), which does
+// not. The doc comments quote these figures per element.
 type approxCase struct {
 	name  string
 	shape []int
 	f     func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error)
-	ltz   []int
+	less  []lessCall
 	rest  map[mpc.Protocol]meterCost
 }
+
+// lessCall is one LessThan: n elements against thr thresholds, with outs results each.
+type lessCall struct{ n, thr, outs int }
+
+// segments is the LessThan of segmentValues on n elements with thr cuts and cols columns.
+func segments(n, thr, cols int) lessCall { return lessCall{n, thr, min(thr, cols)} }
+
+func (l lessCall) cost(b backend) meterCost { return lessCost(b, l.n, l.thr, l.outs) }
 
 // firstRow returns x's first row as a vector (an arbitrary shared γ, β or weight).
 func firstRow(x *mpc.Share) *mpc.Share {
@@ -37,44 +45,44 @@ func restCost(r0, r1, r2, s0, s1, s2, o0, o1, o2 int64) meterCost {
 }
 
 var approxCases = []approxCase{
-	{"exp", []int{1024}, Exp, []int{3 * 1024}, map[mpc.Protocol]meterCost{
+	{"exp", []int{1024}, Exp, []lessCall{segments(1024, 3, 9)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(6, 6, 0, 216*1024, 216*1024, 0, 0, 216*1024, 0),
 		mpc.ThreePC: restCost(6, 6, 3, 144*1024, 144*1024, 144*1024, 0, 144*1024, 0),
 	}},
-	{"gelu", []int{1024}, GeLU, []int{8 * 1024}, map[mpc.Protocol]meterCost{
+	{"gelu", []int{1024}, GeLU, []lessCall{segments(1024, 8, 5)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(4, 4, 0, 96*1024, 96*1024, 0, 0, 96*1024, 0),
 		mpc.ThreePC: restCost(4, 4, 2, 64*1024, 64*1024, 64*1024, 0, 64*1024, 0),
 	}},
-	{"silu", []int{1024}, SiLU, []int{10 * 1024}, map[mpc.Protocol]meterCost{
+	{"silu", []int{1024}, SiLU, []lessCall{segments(1024, 10, 5)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(4, 4, 0, 96*1024, 96*1024, 0, 0, 96*1024, 0),
 		mpc.ThreePC: restCost(4, 4, 2, 64*1024, 64*1024, 64*1024, 0, 64*1024, 0),
 	}},
-	{"reciprocal", []int{64}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Reciprocal(e, x, 4096) }, []int{179 * 64},
+	{"reciprocal", []int{64}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Reciprocal(e, x, 4096) }, []lessCall{segments(64, 179, 2)},
 		map[mpc.Protocol]meterCost{
 			mpc.TwoPC:   restCost(2, 2, 0, 24*64, 24*64, 0, 0, 24*64, 0),
 			mpc.ThreePC: restCost(2, 2, 1, 16*64, 16*64, 16*64, 0, 16*64, 0),
 		}},
-	{"rsqrt", []int{64}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Rsqrt(e, x, 1e-5, 1e5) }, []int{277 * 64},
+	{"rsqrt", []int{64}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Rsqrt(e, x, 1e-5, 1e5) }, []lessCall{segments(64, 277, 3)},
 		map[mpc.Protocol]meterCost{
 			mpc.TwoPC:   restCost(4, 4, 0, 48*64, 48*64, 0, 0, 48*64, 0),
 			mpc.ThreePC: restCost(4, 4, 2, 32*64, 32*64, 32*64, 0, 32*64, 0),
 		}},
 	{"layernorm", []int{4, 768}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 		return LayerNorm(e, x, firstRow(x), firstRow(x), 1e-5)
-	}, []int{297 * 4}, map[mpc.Protocol]meterCost{ // per element and per row
+	}, []lessCall{segments(4, 297, 3)}, map[mpc.Protocol]meterCost{ // per element and per row
 		mpc.TwoPC:   restCost(8, 8, 0, 56*4*768+56*4, 56*4*768+56*4, 0, 0, 40*4*768+64*4, 0),
 		mpc.ThreePC: restCost(9, 9, 5, 32*4*768+48*4, 32*4*768+48*4, 32*4*768+48*4, 0, 16*4*768+48*4, 0),
 	}},
 	{"rmsnorm", []int{4, 768}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 		return RMSNorm(e, x, firstRow(x), 1e-5)
-	}, []int{297 * 4}, map[mpc.Protocol]meterCost{
+	}, []lessCall{segments(4, 297, 3)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(7, 7, 0, 56*4*768+48*4, 56*4*768+48*4, 0, 0, 40*4*768+48*4, 0),
 		mpc.ThreePC: restCost(7, 7, 4, 32*4*768+32*4, 32*4*768+32*4, 32*4*768+32*4, 0, 16*4*768+32*4, 0),
 	}},
 	// Softmax without its maximum (the meter's "max" scope, checked against Max alone below).
 	{"softmax", []int{12, 1024}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 		return Softmax(e, x, SoftmaxOptions{})
-	}, []int{3 * 12 * 1024, 149 * 12}, map[mpc.Protocol]meterCost{
+	}, []lessCall{segments(12*1024, 3, 9), segments(12, 149, 2)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(10, 10, 0, 240*12*1024+24*12, 240*12*1024+24*12, 0, 0, 240*12*1024+24*12, 0),
 		mpc.ThreePC: restCost(10, 10, 5, 160*12*1024+16*12, 160*12*1024+16*12, 160*12*1024+16*12, 0, 160*12*1024+16*12, 0),
 	}},
@@ -101,8 +109,8 @@ func TestApproxCosts(t *testing.T) {
 					_, mx = measureOn(t, b, "max", func(e mpc.Engine) (*mpc.Share, error) { return Max(e, sh[e.Party()]) })
 				}
 				want := c.rest[b.p]
-				for _, m := range c.ltz {
-					want.add(ltzCost(b, m))
+				for _, l := range c.less {
+					want.add(l.cost(b))
 				}
 				got := make([]mpc.Stat, 3)
 				for i, r := range res {
@@ -120,20 +128,20 @@ func TestApproxCosts(t *testing.T) {
 				n := float64(mpc.Numel(c.shape))
 				t.Logf("%v: rounds %d, online B/elem %.2f (P0) %.2f (P1) %.2f (P2), offline B/elem %.2f (P1); without comparisons: rounds %v, sent %v, offline %v",
 					c.shape, got[0].Rounds, float64(got[0].OnlineSent)/n, float64(got[1].OnlineSent)/n, float64(got[2].OnlineSent)/n,
-					float64(got[1].OfflineRecv)/n, restOf(got, c.ltz, b).rounds, restOf(got, c.ltz, b).sent, restOf(got, c.ltz, b).offline)
+					float64(got[1].OfflineRecv)/n, restOf(got, c.less, b).rounds, restOf(got, c.less, b).sent, restOf(got, c.less, b).offline)
 			})
 		}
 	}
 }
 
 // restOf returns the measured traffic less the comparisons'.
-func restOf(st []mpc.Stat, ltz []int, b backend) meterCost {
+func restOf(st []mpc.Stat, less []lessCall, b backend) meterCost {
 	var c meterCost
 	for i := range 3 {
 		c.rounds[i], c.sent[i], c.offline[i] = st[i].Rounds, st[i].OnlineSent, st[i].OfflineRecv
 	}
-	for _, m := range ltz {
-		l := ltzCost(b, m)
+	for _, lc := range less {
+		l := lc.cost(b)
 		for i := range 3 {
 			c.rounds[i] -= l.rounds[i]
 			c.sent[i] -= l.sent[i]

@@ -30,13 +30,14 @@ func ReLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 
 // Equal returns the element-wise equality bit [a = b] as plain ring integers 0/1. a and b may
 // be fixed point or plain integers of any scale, and broadcast like Sub; exact whenever
-// |a − b| < 2^63 as ring integers (for instance |a|, |b| < 2^62, i.e. real values below 2^46
-// at 16 fractional bits). It tests both signs of the difference in one LTZ batch:
-// [a = b] = 1 − [a − b < 0] − [b − a < 0].
+// |a − b| < 2^63 − 1 as ring integers (for instance |a|, |b| < 2^62, i.e. real values below
+// 2^46 at 16 fractional bits). It compares the difference with 0 and 1 in one LessThan: for
+// ring integers, [a = b] = [a − b < 1] − [a − b < 0].
 //
-// Cost, per element: one LTZ batch of two comparisons (TestCompareCost). By FSS: 1 round in
-// 2pc, 2 in 3pc; 16 (2pc) or 32 (3pc) bytes online per party; offline 3056. By the circuit:
-// 8 rounds; 2pc 368.25 bytes online, offline 208; 3pc 336 at P0 and 208 at P1 and P2, offline 0.
+// Cost, per element: one LessThan of two thresholds mapped to one value (TestCompareCost). By
+// FSS: 1 round in 2pc, 2 in 3pc; 8 (2pc) or 16 (3pc) bytes online per party; offline 1528. By the circuit:
+// 8 rounds; 2pc 368.25 bytes online, offline 208; 3pc 336 at P0 and 208 at P1 and P2, offline
+// 0.
 func Equal(e mpc.Engine, a, b *mpc.Share) (*mpc.Share, error) {
 	d, err := e.Sub(a, b)
 	if err != nil {
@@ -46,25 +47,10 @@ func Equal(e mpc.Engine, a, b *mpc.Share) (*mpc.Share, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("protocols: equal: empty input of shape %v", d.Shape)
 	}
-	flat, _ := mpc.Reshape(d, n)
-	neg, _ := e.Neg(flat)
-	both, err := mpc.Concat(0, flat, neg)
-	if err != nil {
-		return nil, err
-	}
-	lt, err := e.LTZ(both)
+	// [d < 1] − [d < 0], mapped inside LessThan (in 3pc one value per element is reshared).
+	eq, err := e.LessThan(d, []uint64{0, 1}, &mpc.Tensor{Shape: []int{2, 1}, Data: []uint64{1<<64 - 1, 1}})
 	if err != nil {
 		return nil, fmt.Errorf("protocols: equal: %w", err)
-	}
-	lo, _ := mpc.Slice(lt, 0, 0, n)
-	hi, _ := mpc.Slice(lt, 0, n, 2*n)
-	s, err := e.Add(lo, hi)
-	if err != nil {
-		return nil, err
-	}
-	eq, err := OneMinus(e, s)
-	if err != nil {
-		return nil, err
 	}
 	return mpc.Reshape(eq, d.Shape...)
 }

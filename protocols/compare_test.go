@@ -94,9 +94,9 @@ func TestCompareCost(t *testing.T) {
 	// Per element: rounds, online bytes P0 and P1 send, offline bytes P1 receives (the most of
 	// any party), for ReLU and for Equal.
 	docs := map[backend][2][4]float64{
-		{mpc.TwoPC, mpc.CompareFSS}:       {{2, 24, 24, 1536}, {1, 16, 16, 3056}},
+		{mpc.TwoPC, mpc.CompareFSS}:       {{2, 24, 24, 1536}, {1, 8, 8, 1528}},
 		{mpc.TwoPC, mpc.CompareCircuit}:   {{9, 200.125, 200.125, 112}, {8, 368.25, 368.25, 208}},
-		{mpc.ThreePC, mpc.CompareFSS}:     {{3, 24, 24, 1528}, {2, 32, 32, 3056}},
+		{mpc.ThreePC, mpc.CompareFSS}:     {{3, 24, 24, 1528}, {2, 16, 16, 1528}},
 		{mpc.ThreePC, mpc.CompareCircuit}: {{9, 176, 112, 0}, {8, 336, 208, 0}},
 	}
 	check := func(t *testing.T, st []mpc.Stat, doc [4]float64) {
@@ -122,7 +122,7 @@ func TestCompareCost(t *testing.T) {
 			_, st := measureOn(t, b, "equal", func(e mpc.Engine) (*mpc.Share, error) {
 				return Equal(e, sh[e.Party()], sh[e.Party()])
 			})
-			assertMeterCost(t, st, ltzCost(b, 2*n))
+			assertMeterCost(t, st, lessCost(b, n, 2, 1))
 			check(t, st, docs[b][1])
 		})
 	}

@@ -73,11 +73,17 @@ const fssKeyBytes = 8 * fss.KeyWords
 const fssBatch = 4096
 
 // ltzCost is the engine's LTZ of n elements in one call (see mpc's TestMeterCounts).
-func ltzCost(b backend, n int) meterCost {
+func ltzCost(b backend, n int) meterCost { return lessCost(b, n, 1, 1) }
+
+// lessCost is the engine's LessThan of n elements against thr public thresholds in one call,
+// with outs results per element (thr bits, or the columns of its map): by FSS one opened word
+// and one key per element, in 3pc plus the resharing of the n·outs results; by the circuit the
+// LTZ of n·thr differences (the map is local).
+func lessCost(b backend, n, thr, outs int) meterCost {
 	if n == 0 {
 		return meterCost{}
 	}
-	m := int64(n)
+	m, k := int64(n), int64(thr)
 	switch {
 	case b.cmp == mpc.CompareFSS:
 		key := fssKeyBytes * m
@@ -85,11 +91,14 @@ func ltzCost(b backend, n int) meterCost {
 		if b.p == mpc.TwoPC {
 			return meterCost{[3]int64{1, 1, 0}, [3]int64{8 * m, 8 * m, 0}, off}
 		}
-		return meterCost{[3]int64{2, 2, 1}, [3]int64{16 * m, 16 * m, 16 * m}, off}
+		s := 8*m + 8*m*int64(outs)
+		return meterCost{[3]int64{2, 2, 1}, [3]int64{s, s, 16 * m}, off}
 	case b.p == mpc.TwoPC:
+		m *= k
 		s := 184*m + (m+7)/8
 		return meterCost{[3]int64{8, 8, 0}, [3]int64{s, s, 0}, [3]int64{0, 104 * m, 0}}
 	}
+	m *= k
 	return meterCost{[3]int64{8, 8, 8}, [3]int64{168 * m, 104 * m, 104 * m}, [3]int64{}}
 }
 

@@ -16,7 +16,7 @@ func expCoefFrac(f uint) uint { return 56 - f }
 // clip sits at −16 rather than −14 so that a row of 4096 entries just above the clip still sums
 // correctly: 4096·e^−16 < 4.6e-4); positive inputs are out of range.
 //
-// Method: one LTZ batch locates x among the cuts −16, −9.0625 and −4.421875; on each of the
+// Method: one LessThan locates x among the cuts −16, −9.0625 and −4.421875; on each of the
 // three segments above −16, a degree-7 polynomial in u = x − centre fitted by internal/fit,
 // evaluated by Estrin's scheme in three levels of products (polyEval). The segment's centre
 // and coefficients are local linear combinations of the comparison bits; below −16 they are
@@ -26,13 +26,14 @@ func expCoefFrac(f uint) uint { return 56 - f }
 // (2^−16) of rounding: at most 1.1e-4 absolute, and relative 1e-4 where eˣ ≫ 2^−16 (TestExp,
 // over [−20, 0]).
 //
-// Cost per element: one LTZ batch of 3 comparisons, then three levels of products (9 products
-// and their truncations, the last by 56 − f bits): 6 rounds, 216 bytes online and 216 offline in
-// 2pc; 6 rounds (P2: 3), 144 bytes online and 144 offline in 3pc (TestApproxCosts). In total:
+// Cost per element: one LessThan of 3 thresholds (by FSS one opened word and one DCF key; in
+// 3pc the 3 bits are reshared), then three levels of products (9 products and their
+// truncations, the last by 56 − f bits): 6 rounds, 216 bytes online and 216 offline in 2pc; 6
+// rounds (P2: 3), 144 bytes online and 144 offline in 3pc (TestApproxCosts). In total:
 //
-//	            rounds  online B              offline B
-//	2pc FSS     7       240                   4800
-//	3pc FSS     8       192                   4728
+//	            rounds  online B               offline B
+//	2pc FSS     7       224                    1744
+//	3pc FSS     8       176 (P0, P1), 160 (P2) 1672
 //	2pc circuit 14      768.375               528
 //	3pc circuit 14      648 (P0), 456 (P1)    144
 func Exp(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {

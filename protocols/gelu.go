@@ -10,7 +10,7 @@ import (
 // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) element-wise, as fixed point with e.Frac()
 // fractional bits.
 //
-// Method: a piecewise cubic fitted by internal/fit: one LTZ batch locates x among eight cuts
+// Method: a piecewise cubic fitted by internal/fit: one LessThan locates x among eight cuts
 // (−3.78125 … 3.78125, see tables.go); below the first the result is exactly 0 and from the last
 // on it is exactly x; on the seven segments between, a cubic in x − centre is evaluated by
 // Estrin's scheme in two levels of products. The tolerance is tight (2e-4) because activation
@@ -22,13 +22,14 @@ import (
 // error stays below 3e-4 on [−16, 16] (TestActivations), and the asymptotes are exact for any
 // |x| < 2^(62−2f) (2^30).
 //
-// Cost per element: one LTZ batch of 8 comparisons, then two MulTrunc levels (4 products): 4
-// rounds, 96 bytes online and 96 offline in 2pc; 4 rounds (P2: 2), 64 bytes online and 64
-// offline in 3pc (TestApproxCosts). In total:
+// Cost per element: one LessThan of 8 thresholds (by FSS one opened word and one DCF key for
+// all eight; in 3pc the segment's 5 values are reshared), then two MulTrunc levels (4
+// products): 4 rounds, 96 bytes online and 96 offline in 2pc; 4 rounds (P2: 2), 64 bytes online
+// and 64 offline in 3pc (TestApproxCosts). In total:
 //
 //	            rounds  online B               offline B
-//	2pc FSS     5       160                    12320
-//	3pc FSS     6       192                    12288
+//	2pc FSS     5       104                    1624
+//	3pc FSS     6       112 (P0, P1), 80 (P2)  1592
 //	2pc circuit 12      1569                   928
 //	3pc circuit 12      1408 (P0), 896 (P1)    64
 func GeLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
@@ -42,9 +43,10 @@ func GeLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 // Accuracy (f = 16): the fit is within 2e-4 of float64; with rounding the absolute error stays
 // below 3e-4 on [−16, 16] (TestActivations); exact asymptotes for |x| < 2^(62−2f).
 //
-// Cost per element: GeLU's with 10 comparisons instead of 8: by FSS 5 rounds (2pc) and 6 (3pc),
-// 176 and 224 bytes online, offline 15376 and 15344; by the circuit 12 rounds, 1937.25 bytes
-// online (2pc; 3pc: 1744 at P0, 1104 at P1), offline 1136 and 64.
+// Cost per element: GeLU's with 10 thresholds instead of 8. By FSS exactly GeLU's (one opened
+// word and one key whatever the count): 5 rounds (2pc) and 6 (3pc), 104 and 112 bytes online,
+// offline 1624 and 1592; by the circuit 12 rounds, 1937.25 bytes online (2pc; 3pc: 1744 at P0,
+// 1104 at P1), offline 1136 and 64.
 func SiLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	return fittedActivation(e, "silu", x, &siluTable)
 }

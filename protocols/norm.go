@@ -21,7 +21,7 @@ const normHeadroom = 9
 // sum of squares is to square, sum and never truncate before normalising: every square is
 // exact, so variances down to 1e-4 and below keep their precision, and the sum stays in the
 // ring as long as d·σ² < 2^(60−2f). Then V = Σc² + d·eps and 1/√(σ² + eps) = √d·V^(−1/2) by the
-// method of Rsqrt on V (one LTZ batch per row over the pairs of octaves from d·eps to
+// method of Rsqrt on V (one LessThan per row over the pairs of octaves from d·eps to
 // 2^(60−2f), an exact power-of-two normalisation, a linear piece), kept at 61 − 2f − 9
 // fractional bits (20 at f = 16); finally one product with c·γ truncated back to f bits, and β.
 //
@@ -32,7 +32,7 @@ const normHeadroom = 9
 // variances from 1e-4 to 1e4, with and without γ and β (TestNorms; largest measured 4e-3, from
 // rows of variance 1e-4, where one unit of μ's rounding, 2^−16, is amplified by 1/σ = 100).
 //
-// Cost: one LTZ batch of m comparisons per row (about 8.5 per octave between d·eps and
+// Cost: one LessThan of m thresholds per row (about 8.5 per octave between d·eps and
 // 2^(60−2f); m = 297 for d = 768, eps = 1e-5) and 8 rounds of products and truncations in 2pc
 // (mean 1, squares and c·γ 1, normalisation 2, linear piece 2, output 2), 9 in 3pc (P2: 5; the
 // mean's truncation takes 2). Besides the comparisons, online bytes sent per party: 56 per
@@ -40,8 +40,8 @@ const normHeadroom = 9
 // 64, and 16 plus 48 (TestApproxCosts). In total, for d = 768, per element:
 //
 //	            rounds  online B              offline B
-//	2pc FSS     9       59.2                  631.0
-//	3pc FSS     11      38.25                 607.0
+//	2pc FSS     9       56.1                  42.1
+//	3pc FSS     11      32.1                  18.1
 //	2pc circuit 16      127.3                 80.3
 //	3pc circuit 17      97.0 (P0), 72.3 (P1)  16.1
 func LayerNorm(e mpc.Engine, x, gamma, beta *mpc.Share, eps float64) (*mpc.Share, error) {

@@ -31,11 +31,12 @@ type column []uint64
 // segmentValues locates every element of x among the ascending public thresholds thr (ring
 // values at x's scale, see threshold) and returns, for each column, the share of that
 // column's entry for the element's segment: segment 0 lies below thr[0], segment j in
-// [thr[j−1], thr[j]). All comparisons go into one LTZ batch; the rest is local. With
+// [thr[j−1], thr[j]). All comparisons go into one LessThan; the rest is local. With
 // s_j = [x ≥ thr_j], the value is col[0] + Σ_j s_j·(col[j+1] − col[j]), which is
 // col[m] − Σ_j [x < thr_j]·(col[j+1] − col[j]): one public matrix product over the bits.
 //
-// Cost: one LTZ batch of one comparison per threshold and element.
+// Cost: one LessThan of x against the m thresholds (by FSS one opened word and one key per
+// element, whatever m; in 3pc the min(m, len(cols)) values per element are reshared).
 func segmentValues(e mpc.Engine, x *mpc.Share, thr []uint64, cols []column) ([]*mpc.Share, error) {
 	n, m, k := x.Len(), len(thr), len(cols)
 	out := make([]*mpc.Share, k)
@@ -51,46 +52,34 @@ func segmentValues(e mpc.Engine, x *mpc.Share, thr []uint64, cols []column) ([]*
 		}
 		return out, nil
 	}
-	flat, err := mpc.Reshape(x, n, 1)
-	if err != nil {
-		return nil, err
-	}
-	wide, err := mpc.Broadcast(flat, n, m)
-	if err != nil {
-		return nil, err
-	}
-	neg := &mpc.Tensor{Shape: []int{m}, Data: make([]uint64, m)}
-	for j, t := range thr {
-		neg.Data[j] = -t
-	}
-	d, err := e.AddPublic(wide, neg)
-	if err != nil {
-		return nil, err
-	}
-	lt, err := e.LTZ(d) // n×m bits [x < thr_j]
-	if err != nil {
-		return nil, err
-	}
-	diff := mpc.NewTensor(m, k)
+	// The map −(col[j+1] − col[j]) from the bits to the columns goes into LessThan where it
+	// has fewer columns than thresholds (in 3pc the engine then reshares k values, not m bits);
+	// otherwise it is applied to the bits here. Either is the same local product.
+	neg := mpc.NewTensor(m, k)
 	last := &mpc.Tensor{Shape: []int{1, k}, Data: make([]uint64, k)}
 	for c, col := range cols {
 		if len(col) != m+1 {
 			return nil, fmt.Errorf("protocols: segment column of %d values for %d thresholds", len(col), m)
 		}
 		for j := 0; j < m; j++ {
-			diff.Data[j*k+c] = col[j+1] - col[j]
+			neg.Data[j*k+c] = col[j] - col[j+1]
 		}
 		last.Data[c] = col[m]
 	}
-	sum, err := e.MatMulPublic(lt, diff) // n×k
+	var sum *mpc.Share
+	var err error
+	if k <= m {
+		sum, err = e.LessThan(x, thr, neg)
+	} else if sum, err = e.LessThan(x, thr, nil); err == nil {
+		sum, err = e.MatMulPublic(sum, neg)
+	}
 	if err != nil {
 		return nil, err
 	}
-	neg2, err := e.Neg(sum)
-	if err != nil {
+	if sum, err = mpc.Reshape(sum, n, k); err != nil {
 		return nil, err
 	}
-	vals, err := e.AddPublic(neg2, last)
+	vals, err := e.AddPublic(sum, last)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +249,7 @@ func innerTrunc(e mpc.Engine, a, b, c *mpc.Share, shift uint) (*mpc.Share, error
 }
 
 // piecewisePoly evaluates the table at x (scale Frac) with coefficients at scale cf and the
-// result at scale cf + Frac − shift: one LTZ batch over the cuts, u = x − centre, then polyEval.
+// result at scale cf + Frac − shift: one LessThan over the cuts, u = x − centre, then polyEval.
 // Where a segment's coefficients are all 0 the result is exactly 0, and where they are
 // (c, 1, 0, …) with c the segment's centre it is exactly x: products with an exact 0 or with
 // exactly 1.0 are multiples of 2^Frac, which the engine's truncation (by the known-MSB method)

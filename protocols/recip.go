@@ -21,7 +21,7 @@ func Reciprocal(e mpc.Engine, x *mpc.Share, maxValue float64) (*mpc.Share, error
 // with frac, or multiply a value v at Frac bits by it with MulTruncBits(v, y, frac) to get v/x.
 // maxValue may be up to 2^((48−f)/2) (2^16 at f = 16).
 //
-// Method: one LTZ batch compares x with every boundary of 15 geometric sub-intervals of each
+// Method: one LessThan compares x with every boundary of 15 geometric sub-intervals of each
 // octave [2^o, 2^(o+1)), o < K = ceil(log2 maxValue), which selects a linear piece
 // 1/x ≈ (p_i − q_i·x·2^−o)·2^−o fitted by internal/fit (a one-step Newton iteration from a
 // piecewise-constant start, with the scale folded into the coefficients); the piece's
@@ -34,11 +34,13 @@ func Reciprocal(e mpc.Engine, x *mpc.Share, maxValue float64) (*mpc.Share, error
 // result's rounding. So frac ≥ K + 12 keeps the relative error within 1e-3 on all of
 // [1, maxValue] (frac = 28 for maxValue = 2^16).
 //
-// Cost per element: one LTZ batch of 15·K − 1 comparisons (K = 12 for maxValue = 4096: 179),
+// Cost per element: one LessThan of 15·K − 1 thresholds (K = 12 for maxValue = 4096: 179),
 // then one product truncated by 61 − frac bits: 2 rounds, 24 bytes online and 24 offline in
 // 2pc; 2 rounds (P2: 1), 16 bytes online and 16 offline in 3pc (TestApproxCosts). In total, by
-// FSS comparisons (the default): 3 rounds in 2pc and 4 in 3pc; online 8·(15K − 1) + 24 (2pc)
-// or 16·(15K − 1) + 16 (3pc) bytes, offline 1528·(15K − 1) + 24 or + 16. By the circuit:
+// FSS comparisons (the default), whose one opened word and one key serve every threshold: 3
+// rounds in 2pc and 4 in 3pc; online 8 + 24 = 32 bytes (2pc) or 8 + 16 + 16 = 40 (3pc, the
+// piece's two coefficients reshared; P2 32), offline 1528 + 24 or + 16, whatever K. By the
+// circuit:
 // 10 rounds; online 184.125·(15K − 1) + 24 (2pc), 168·(15K − 1) + 16 at P0 and
 // 104·(15K − 1) + 16 at P1 and P2 (3pc); offline 104·(15K − 1) + 24 (2pc) or 16 (3pc).
 func ReciprocalFrac(e mpc.Engine, x *mpc.Share, maxValue float64, frac uint) (*mpc.Share, error) {

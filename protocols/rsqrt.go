@@ -23,7 +23,7 @@ func Rsqrt(e mpc.Engine, x *mpc.Share, minValue, maxValue float64) (*mpc.Share, 
 // maxValue must stay below 2^(62−f), and lo^(−1/2)·2^(frac+f) below 2^61 (frac ≤ 36 when lo is
 // 2^−16 at f = 16).
 //
-// Method: one LTZ batch compares x with the boundaries of 17 geometric sub-intervals of every
+// Method: one LessThan compares x with the boundaries of 17 geometric sub-intervals of every
 // pair of octaves [2^E, 2^(E+2)), E even, that meets the range. The pair gives an exact
 // power-of-two normalisation z = x·2^−E ∈ [1, 4) (one product with a plain-integer multiplier
 // selected by the bits, and a truncation; the even exponent makes the square root of the scale
@@ -38,11 +38,13 @@ func Rsqrt(e mpc.Engine, x *mpc.Share, minValue, maxValue float64) (*mpc.Share, 
 // (frac = 22 for [1e-5, 1e5]). LayerNorm and RMSNorm use the unexported form, whose input and
 // result keep more fractional bits.
 //
-// Cost per element: one LTZ batch of m comparisons, about 8.5 per octave of the range (m = 277
+// Cost per element: one LessThan of m thresholds, about 8.5 per octave of the range (m = 277
 // for [1e-5, 1e5]), then two products with truncation: 4 rounds, 48 bytes online and 48
 // offline in 2pc; 4 rounds (P2: 2), 32 bytes online and 32 offline in 3pc (TestApproxCosts).
-// In total, by FSS comparisons (the default): 5 rounds in 2pc and 6 in 3pc; online 8·m + 48
-// (2pc) or 16·m + 32 (3pc) bytes; offline 1528·m + 48 or + 32. By the circuit: 12 rounds;
+// In total, by FSS comparisons (the default), whose one opened word and one key serve every
+// threshold: 5 rounds in 2pc and 6 in 3pc; online 8 + 48 = 56 bytes (2pc) or 8 + 24 + 32 = 64
+// (3pc, the three selected values reshared; P2 48); offline 1528 + 48 or + 32, whatever m. By
+// the circuit: 12 rounds;
 // online 184.125·m + 48 (2pc), 168·m + 32 at P0 and 104·m + 32 at P1 and P2 (3pc); offline
 // 104·m + 48 (2pc) or 32 (3pc).
 func RsqrtFrac(e mpc.Engine, x *mpc.Share, minValue, maxValue float64, frac uint) (*mpc.Share, error) {

@@ -43,15 +43,15 @@ const maskedScore = -(1 << 20)
 // whose other entries sit 15 below the maximum, scores spread over ±200, causal and secret
 // masks; the largest measured error is 2.9e-4).
 //
-// Cost: Max's, then per entry 3 comparisons and per row 15K − 1 (K = 10 for n = 1024: 149), in
-// two LTZ batches, and 10 rounds of products (exp 6, reciprocal 2, product 2; P2: 5 in 3pc), one
+// Cost: Max's, then per entry a LessThan of 3 thresholds and per row one of 15K − 1 (K = 10 for
+// n = 1024: 149; by FSS each costs one opened word and one key per element), and 10 rounds of products (exp 6, reciprocal 2, product 2; P2: 5 in 3pc), one
 // more with a secret mask: 240 bytes online and 240 offline per entry plus 24 per row in 2pc,
 // 160 and 160 per entry plus 16 per row in 3pc (TestApproxCosts). For 12 heads × 1024, with Max
 // included, per entry:
 //
 //	            rounds  online B                 offline B
-//	2pc FSS     26      290.9                    6796.9
-//	3pc FSS     34      246.4                    6961.2
+//	2pc FSS     26      273.7                    3520.5
+//	3pc FSS     34      228.0                    3684.5
 //	2pc circuit 56      1371.9                   928.5
 //	3pc circuit 48      2327.7 (P0), 1551 (P1)   367.0
 //

@@ -34,8 +34,8 @@ const (
 // minPerWorker is the fewest keys worth a goroutine of their own.
 const minPerWorker = 1024
 
-// tile is how many keys go through the tree together: their working set (14 words per key in
-// generation, 5 in evaluation) stays in the first-level cache while the AES kernel still gets
+// tile is how many keys (points, in evaluation) go through the tree together: their working set
+// (14 words per key in generation, 6 per point in evaluation) stays in the first-level cache while the AES kernel still gets
 // long batches.
 const tile = 256
 
@@ -58,21 +58,30 @@ func GenSign(key [KeySize]byte, r, seed0, seed1, cw []uint64) {
 }
 
 // EvalSign writes to out party b's additive share of MSB(c − r) for every opened c = x + r,
-// from the party's root seeds and the correction words of GenSign. It panics if a length is
-// wrong or b is not 0 or 1; any contents are accepted (wrong keys give wrong shares).
+// from the party's root seeds and the correction words of GenSign for m masks (m =
+// len(seed)/SeedWords). Each key may be evaluated at several points: c holds p = len(c)/m
+// points per key, key j's at c[j·p : (j+1)·p], and out one share per point. Evaluating one key
+// at the points x − t_k + r of public offsets t_k gives the comparisons [x < t_k] from one
+// opening of x + r (the interval-containment use of a DCF in Boyle et al., Eurocrypt 2021): the
+// key hides r whatever the points. It panics if a length is wrong or b is not 0 or 1; any
+// contents are accepted (wrong keys give wrong shares).
 func EvalSign(b int, key [KeySize]byte, c, seed, cw, out []uint64) {
-	m := len(c)
 	if b != 0 && b != 1 {
 		panic("fss: EvalSign: party must be 0 or 1")
 	}
-	if len(seed) != SeedWords*m || len(cw) != KeyWords*m || len(out) != m {
-		panic("fss: EvalSign: slice lengths do not match the number of inputs")
+	m := len(seed) / SeedWords
+	if len(seed) != SeedWords*m || len(cw) != KeyWords*m || len(out) != len(c) || (m == 0) != (len(c) == 0) || m > 0 && len(c)%m != 0 {
+		panic("fss: EvalSign: slice lengths do not match the number of keys and points")
+	}
+	per := 1
+	if m > 0 {
+		per = len(c) / m
 	}
 	h := newHash(key)
-	parallel(m, func(lo, hi int) {
+	parallel(len(c), func(lo, hi int) {
 		var w evalWork
 		for ; lo < hi; lo += tile {
-			w.eval(h, b, m, lo, min(lo+tile, hi), c, seed, cw, out)
+			w.eval(h, b, m, per, lo, min(lo+tile, hi), c, seed, cw, out)
 		}
 	})
 }
@@ -180,29 +189,32 @@ func neg(x, t uint64) uint64 {
 	return (x ^ m) - m
 }
 
-// evalWork is the scratch space of evaluating a tile of keys: the control bit of each key's
-// current node and the PRG blocks, which double as the nodes' seeds.
+// evalWork is the scratch space of evaluating a tile of points: the key of each point, the
+// control bit of its current node and the PRG blocks, which double as the nodes' seeds.
 type evalWork struct {
+	k   [tile]int
 	t   [tile]uint64
-	buf [2 * tile]block // per key: the chosen child, then the values
+	buf [2 * tile]block // per point: the chosen child, then the values
 }
 
-// eval evaluates keys lo to hi (at most tile of them) of a batch of m at the opened values c.
-func (w *evalWork) eval(h *hash, b, m, lo, hi int, c, seed, cw, out []uint64) {
+// eval evaluates points lo to hi (at most tile of them) of a batch of m keys with per points
+// each (point q is key q/per's) at the opened values c.
+func (w *evalWork) eval(h *hash, b, m, per, lo, hi int, c, seed, cw, out []uint64) {
 	n := hi - lo
-	t, buf, cs, acc := w.t[:n], w.buf[:2*n], c[lo:hi], out[lo:hi]
+	k, t, buf, cs, acc := w.k[:n], w.t[:n], w.buf[:2*n], c[lo:hi], out[lo:hi]
 	top := Levels - 1
 	for j := range n {
-		s := seed[2*(lo+j)] &^ 1
+		k[j] = (lo + j) / per
+		s := seed[2*k[j]] &^ 1
 		x := cs[j] >> top & 1
-		buf[2*j], buf[2*j+1] = block{s | x, seed[2*(lo+j)+1]}, block{s ^ tweakValue, seed[2*(lo+j)+1]}
+		buf[2*j], buf[2*j+1] = block{s | x, seed[2*k[j]+1]}, block{s ^ tweakValue, seed[2*k[j]+1]}
 		t[j], acc[j] = uint64(b), 0
 	}
-	tR := cw[3*Levels*m+lo : 3*Levels*m+hi]
+	tR := cw[3*Levels*m : (3*Levels+1)*m]
 	for i := range Levels {
 		h.blocks(buf)
 		bit := uint(top - i)
-		row := cw[3*(i*m+lo) : 3*(i*m+hi)]
+		row := cw[3*i*m : 3*(i+1)*m]
 		// The next level's bit of c (none after the last level).
 		nbit, nmask := bit-1, uint64(1)
 		if bit == 0 {
@@ -210,10 +222,10 @@ func (w *evalWork) eval(h *hash, b, m, lo, hi int, c, seed, cw, out []uint64) {
 		}
 		for j := range n {
 			p := (*[2]block)(buf[2*j:])
-			rw := (*[3]uint64)(row[3*j:])
+			rw := (*[3]uint64)(row[3*k[j]:])
 			x := cs[j] >> bit & 1
 			tm := -t[j]
-			cwLo := rw[0] ^ -x&(rw[0]^tR[j]>>i)&1 // the right child's control correction
+			cwLo := rw[0] ^ -x&(rw[0]^tR[k[j]]>>i)&1 // the right child's control correction
 			s := block{p[0].lo ^ tm&cwLo, p[0].hi ^ tm&rw[1]}
 			v := p[1].lo ^ -x&(p[1].lo^p[1].hi) // the chosen child's value
 			acc[j] += v + tm&rw[2]
@@ -224,10 +236,10 @@ func (w *evalWork) eval(h *hash, b, m, lo, hi int, c, seed, cw, out []uint64) {
 			p[0], p[1] = block{sl | nx, s.hi}, block{sl ^ tweakValue, s.hi}
 		}
 	}
-	last := cw[(3*Levels+1)*m+lo : (3*Levels+1)*m+hi]
+	last := cw[(3*Levels+1)*m:]
 	for j := range n {
 		// Convert(seed) is the leaf's high word.
-		g := acc[j] + buf[2*j].hi + -t[j]&last[j]
+		g := acc[j] + buf[2*j].hi + -t[j]&last[k[j]]
 		if b == 1 {
 			g = -g
 		}

@@ -10,6 +10,13 @@ import (
 // shares add up to MSB(x).
 func signCase(t *testing.T, rng *rand.Rand, r, x []uint64) {
 	t.Helper()
+	offsetCase(t, rng, r, x, []uint64{0})
+}
+
+// offsetCase generates keys for masks r, evaluates both parties' keys at x − o + r for every
+// offset o of offs and checks that the shares add up to MSB(x − o).
+func offsetCase(t *testing.T, rng *rand.Rand, r, x, offs []uint64) {
+	t.Helper()
 	m := len(r)
 	var key [KeySize]byte
 	for i := range key {
@@ -21,17 +28,40 @@ func signCase(t *testing.T, rng *rand.Rand, r, x []uint64) {
 	}
 	cw := make([]uint64, KeyWords*m)
 	GenSign(key, r, seed0, seed1, cw)
-	c := make([]uint64, m)
-	for i := range c {
-		c[i] = x[i] + r[i]
+	p := len(offs)
+	c := make([]uint64, m*p)
+	for i := range m {
+		for k, o := range offs {
+			c[i*p+k] = x[i] - o + r[i]
+		}
 	}
-	y0, y1 := make([]uint64, m), make([]uint64, m)
+	y0, y1 := make([]uint64, m*p), make([]uint64, m*p)
 	EvalSign(0, key, c, seed0, cw, y0)
 	EvalSign(1, key, c, seed1, cw, y1)
-	for i := range c {
-		if got, want := y0[i]+y1[i], x[i]>>63; got != want {
-			t.Fatalf("MSB(%#x) with mask %#x: shares add to %#x, want %d", x[i], r[i], got, want)
+	for i := range m {
+		for k, o := range offs {
+			if got, want := y0[i*p+k]+y1[i*p+k], (x[i]-o)>>63; got != want {
+				t.Fatalf("MSB(%#x − %#x) with mask %#x: shares add to %#x, want %d", x[i], o, r[i], got, want)
+			}
 		}
+	}
+}
+
+// TestSignGateOffsets evaluates every key at several points, as LessThan does with its
+// thresholds, across the tile and worker boundaries of EvalSign.
+func TestSignGateOffsets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	offs := []uint64{0, 1, math.MaxUint64, 5 << 16, 1<<64 - 3<<15, 1 << 62, 12345}
+	for _, m := range []int{1, 3, 257, 1500} {
+		r, x := make([]uint64, m), make([]uint64, m)
+		for i := range r {
+			r[i] = rng.Uint64()
+			x[i] = uint64(int64(rng.Uint64()) >> uint(2+rng.IntN(60)))
+			if i%4 == 0 {
+				x[i] = offs[rng.IntN(len(offs))] + uint64(rng.IntN(3)) - 1 // next to a threshold
+			}
+		}
+		offsetCase(t, rng, r, x, offs)
 	}
 }
 
@@ -99,16 +129,17 @@ func FuzzSignGate(f *testing.F) {
 		f.Add(v, 1<<63-v, uint64(0), uint64(0), uint64(0), uint64(0))
 	}
 	f.Fuzz(func(t *testing.T, r, x, s0lo, s0hi, s1lo, s1hi uint64) {
+		o := s0lo ^ s1hi // the offset of a second point of the same key
 		seed0, seed1 := []uint64{s0lo, s0hi}, []uint64{s1lo, s1hi}
 		cw := make([]uint64, KeyWords)
 		key := [KeySize]byte{byte(r), byte(x)}
 		GenSign(key, []uint64{r}, seed0, seed1, cw)
-		c := []uint64{x + r}
-		y0, y1 := make([]uint64, 1), make([]uint64, 1)
+		c := []uint64{x + r, x - o + r}
+		y0, y1 := make([]uint64, 2), make([]uint64, 2)
 		EvalSign(0, key, c, seed0, cw, y0)
 		EvalSign(1, key, c, seed1, cw, y1)
-		if y0[0]+y1[0] != x>>63 {
-			t.Fatalf("MSB(%#x) with mask %#x: shares add to %#x", x, r, y0[0]+y1[0])
+		if y0[0]+y1[0] != x>>63 || y0[1]+y1[1] != (x-o)>>63 {
+			t.Fatalf("MSB(%#x), MSB(%#x − %#x) with mask %#x: shares add to %#x, %#x", x, x, o, r, y0[0]+y1[0], y0[1]+y1[1])
 		}
 	})
 }
