@@ -495,7 +495,10 @@ func TestMeterCounts(t *testing.T) {
 	ltz := func(e mpc.Engine, x *mpc.Share) error { _, err := e.LTZ(x); return err }
 	less := func(e mpc.Engine, x *mpc.Share) error { _, err := mpc.Less(e, x, x); return err }
 	// LessThan against three public thresholds.
-	lessThan := func(e mpc.Engine, x *mpc.Share) error { _, err := e.LessThan(x, []uint64{0, 1, 1 << 20}, nil); return err }
+	lessThan := func(e mpc.Engine, x *mpc.Share) error {
+		_, err := e.LessThan(x, []uint64{0, 1, 1 << 20}, nil)
+		return err
+	}
 	// ... and mapped to one value per element (a public 3×1 map).
 	lessMapped := func(e mpc.Engine, x *mpc.Share) error {
 		_, err := e.LessThan(x, []uint64{0, 1, 1 << 20}, &mpc.Tensor{Shape: []int{3, 1}, Data: []uint64{1, 2, 3}})
