@@ -237,6 +237,12 @@ func (e *engine) reshare(op string, shape []int, z []uint64) (*Share, error) {
 // E = x − a and F = y − b, then z_j = E·b_j + F·a_j + c_j (+ E·F at P0).
 func (e *engine) beaverMul(x, y *Share) (*Share, error) {
 	n := x.Len()
+	if x.mask != nil || y.mask != nil {
+		// A fixed operand (Fix) brings its own mask and opened difference: the product is a
+		// batch of n 1×1 matrix products, whose triple is derived from that mask, and only the
+		// other operand is opened (nothing, when both are fixed).
+		return e.beaverMatMul("mul", x, y, n, 1, 1, 1, slices.Clone(x.Shape))
+	}
 	a, b, c, err := e.mat.Triple(n)
 	if err != nil {
 		return nil, err
@@ -477,7 +483,7 @@ func (e *engine) MatMul(x, y *Share) (*Share, error) {
 		return nil, err
 	}
 	if e.proto == TwoPC {
-		return e.beaverMatMul(x, y, batch, m, k, n, shape)
+		return e.beaverMatMul("matmul", x, y, batch, m, k, n, shape)
 	}
 	return e.reshare("matmul", shape, e.localMatMul(x, y, batch, m, k, n))
 }
@@ -498,7 +504,7 @@ func (e *engine) MatMulTruncBits(x, y *Share, bits uint) (*Share, error) {
 		return nil, err
 	}
 	if e.proto == TwoPC {
-		z, err := e.beaverMatMul(x, y, batch, m, k, n, shape)
+		z, err := e.beaverMatMul("matmul", x, y, batch, m, k, n, shape)
 		if err != nil {
 			return nil, err
 		}
@@ -523,7 +529,7 @@ func (e *engine) localMatMul(x, y *Share, batch, m, k, n int) []uint64 {
 // beaverMatMul is 2pc's matrix product with a dealt matrix triple (A, B, C = A·B):
 // open E = X − A and F = Y − B, then Z_j = E·Y_j + A_j·F + C_j. An operand with a fixed mask
 // (see Fix) supplies its own mask and opened difference, so only the other operand is opened.
-func (e *engine) beaverMatMul(x, y *Share, batch, m, k, n int, shape []int) (*Share, error) {
+func (e *engine) beaverMatMul(op string, x, y *Share, batch, m, k, n int, shape []int) (*Share, error) {
 	nx, ny := batch*m*k, batch*k*n
 	var maskA, maskB []uint64
 	if x.mask != nil {
@@ -562,7 +568,7 @@ func (e *engine) beaverMatMul(x, y *Share, batch, m, k, n int, shape []int) (*Sh
 	}
 	if len(send) > 0 {
 		other := 1 - e.party
-		in, err := e.round("matmul", []msg{{other, u64sToBytes(send)}}, []int{other}, []int{8 * len(send)})
+		in, err := e.round(op, []msg{{other, u64sToBytes(send)}}, []int{other}, []int{8 * len(send)})
 		if err != nil {
 			return nil, err
 		}

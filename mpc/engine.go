@@ -133,7 +133,8 @@ type Engine interface {
 	MatMulPublic(x *Share, t *Tensor) (*Share, error)
 
 	// Mul is the element-wise ring product (broadcast), without truncation. 1 round.
-	// 2pc: 16 bytes, offline 8. 3pc: 8 bytes.
+	// 2pc: 16 bytes, offline 8; an operand with a fixed mask (Fix) is not opened again, so 8
+	// bytes with one fixed operand and no round with two. 3pc: 8 bytes.
 	Mul(x, y *Share) (*Share, error)
 	// MulTrunc is Mul followed by truncation by Frac bits, fused where the backend allows.
 	// 2 rounds. 2pc: 24 bytes, offline 24. 3pc: 16 bytes, offline 16.
@@ -176,10 +177,12 @@ type Engine interface {
 	//
 	// By FSS, one mask, one DCF key and one opened word per element serve all of its
 	// thresholds (each key is evaluated at the len(t) points c − t_k), and the map is local:
-	// 2pc 1 round, 8 bytes per element; 3pc 2 rounds, 8 + 8·cols bytes at P0 and P1 (cols =
-	// c, or len(t) without a map; the results are reshared), 16 at P2; offline that of LTZ on
-	// x alone (1528 bytes per element to P0 and P1). By the circuit, the LTZ of the
-	// x.Len()·len(t) differences x − t_k, then the map.
+	// 2pc 1 round, 8 bytes per element, and none of either when x is fixed (Fix: its opened
+	// x − M serves as the masked value, with the mask −M); 3pc 2 rounds, 8 + 8·cols bytes at P0
+	// and P1 (cols = c, or len(t) without a map; the results are reshared), 16 at P2; offline
+	// that of LTZ on x alone (1528 bytes per element to P0 and P1). By the circuit, the LTZ of
+	// the x.Len()·len(t) differences x − t_k, then the map. LTZ(x) is LessThan(x, [0]) in
+	// shape x.Shape, with the same costs.
 	LessThan(x *Share, t []uint64, w *Tensor) (*Share, error)
 	// Comparison is the method LTZ and LessThan use, CompareFSS or CompareCircuit (Config.Comparison with
 	// its default resolved), the same at every party.

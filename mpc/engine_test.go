@@ -499,6 +499,15 @@ func TestMeterCounts(t *testing.T) {
 		_, err := e.LessThan(x, []uint64{0, 1, 1 << 20}, nil)
 		return err
 	}
+	// mulFixed multiplies an unfixed copy of x (Neg drops the mask) by the fixed x.
+	mulFixed := func(e mpc.Engine, x *mpc.Share) error {
+		u, err := e.Neg(x)
+		if err != nil {
+			return err
+		}
+		_, err = e.Mul(u, x)
+		return err
+	}
 	// ... and mapped to one value per element (a public 3×1 map).
 	lessMapped := func(e mpc.Engine, x *mpc.Share) error {
 		_, err := e.LessThan(x, []uint64{0, 1, 1 << 20}, &mpc.Tensor{Shape: []int{3, 1}, Data: []uint64{1, 2, 3}})
@@ -662,6 +671,19 @@ func TestMeterCounts(t *testing.T) {
 			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
 		{"3pc/lessthan-fss", mpc.ThreePC, "", nil, false, lessThan,
 			cost{[3]int64{2, 2, 1}, [3]int64{8*n + 24*n, 8*n + 24*n, 16 * n}, [3]int64{key * n, key*n + 16, 0}}},
+		// On a fixed x (2pc), the opened x − M is the masked value: no round, no online bytes.
+		{"2pc/ltz-fixed-fss", mpc.TwoPC, "", nil, true, ltz,
+			cost{[3]int64{}, [3]int64{}, [3]int64{key * n, key*n + 16, 0}}},
+		{"2pc/lessthan-fixed-fss", mpc.TwoPC, "", nil, true, lessThan,
+			cost{[3]int64{}, [3]int64{}, [3]int64{key * n, key*n + 16, 0}}},
+		// Mul with one fixed operand opens only the other (8n each); with both, nothing. The
+		// triple's product travels to P1 as ever (8n).
+		{"2pc/mul-fixed", mpc.TwoPC, "", nil, true, mulFixed,
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{0, 8 * n, 0}}},
+		{"2pc/mul-both-fixed", mpc.TwoPC, "", nil, true, func(e mpc.Engine, x *mpc.Share) error { _, err := e.Mul(x, x); return err },
+			cost{[3]int64{}, [3]int64{}, [3]int64{0, 8 * n, 0}}},
+		{"3pc/mul-fixed", mpc.ThreePC, "", nil, true, mulFixed,
+			cost{[3]int64{1, 1, 1}, [3]int64{8 * n, 8 * n, 8 * n}, [3]int64{}}},
 		// With the map, 3pc reshares one value per element instead of three bits.
 		{"2pc/lessthan-map-fss", mpc.TwoPC, "", nil, false, lessMapped,
 			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
@@ -1017,5 +1039,91 @@ func TestDealerPaced(t *testing.T) {
 	// One triple of 4096 elements is 32 KiB of correction.
 	if worst > ahead+64<<10 {
 		t.Fatalf("the dealer ran %d bytes ahead, bound %d", worst, ahead)
+	}
+}
+
+// TestFixedOperands checks element-wise products and comparisons of fixed values (Fix): one
+// fixed operand, both, broadcast, with truncation, and LTZ and LessThan on a fixed value,
+// whose opened difference serves as the masked value (2pc FSS).
+func TestFixedOperands(t *testing.T) {
+	const frac = 16
+	thr := []uint64{0, 1 << frac, 1<<64 - 3<<frac}
+	for _, p := range protocols {
+		for _, cmp := range comparisons {
+			t.Run(string(p)+"/"+string(cmp), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(13, 14))
+				const n = 600
+				x, y := mpc.NewTensor(n), mpc.NewTensor(n)
+				for i := range x.Data {
+					x.Data[i] = uint64(int64(r.IntN(16<<frac)) - 8<<frac)
+					y.Data[i] = uint64(int64(r.IntN(16<<frac)) - 8<<frac)
+				}
+				x.Data[0], x.Data[1], x.Data[2] = 0, 1<<frac, 1<<64-3<<frac // on the thresholds
+				row := &mpc.Tensor{Shape: []int{1, 3}, Data: []uint64{5, 1 << 20, 1<<64 - 7}}
+				xs, ys := split(t, p, x), split(t, p, y)
+				rs := split(t, p, row)
+				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Frac: frac, Comparison: cmp}, func(e mpc.Engine) ([]*mpc.Share, error) {
+					f, err := e.Fix(xs[e.Party()], rs[e.Party()])
+					if err != nil {
+						return nil, err
+					}
+					xf, rf := f[0], f[1]
+					var out []*mpc.Share
+					for _, op := range []func() (*mpc.Share, error){
+						func() (*mpc.Share, error) { return e.Mul(xf, ys[e.Party()]) },
+						func() (*mpc.Share, error) { return e.Mul(ys[e.Party()], xf) },
+						func() (*mpc.Share, error) { return e.Mul(xf, xf) },
+						func() (*mpc.Share, error) { return e.MulTrunc(xf, ys[e.Party()]) },
+						func() (*mpc.Share, error) {
+							x2, _ := mpc.Reshape(xf, n/3, 3)
+							return e.Mul(x2, rf) // broadcast of a fixed row
+						},
+						func() (*mpc.Share, error) { return e.LTZ(xf) },
+						func() (*mpc.Share, error) { return e.LessThan(xf, thr, nil) },
+					} {
+						s, err := op()
+						if err != nil {
+							return nil, err
+						}
+						out = append(out, s)
+					}
+					return out, nil
+				})
+				got := make([]*mpc.Tensor, len(res[0]))
+				for k := range got {
+					got[k] = mpctest.Reveal(t, p, []*mpc.Share{res[0][k], res[1][k], res[2][k]})
+				}
+				bit := func(c bool) uint64 {
+					if c {
+						return 1
+					}
+					return 0
+				}
+				for i := range n {
+					xi, yi := x.Data[i], y.Data[i]
+					want := []uint64{xi * yi, yi * xi, xi * xi}
+					for k, w := range want {
+						if got[k].Data[i] != w {
+							t.Fatalf("product %d at %d: got %#x, want %#x", k, i, got[k].Data[i], w)
+						}
+					}
+					tw := int64(xi*yi) >> frac
+					if d := int64(got[3].Data[i]) - tw; d < 0 || d > 1 {
+						t.Fatalf("truncated product at %d: got %d, want %d (+1 allowed)", i, int64(got[3].Data[i]), tw)
+					}
+					if w := xi * row.Data[i%3]; i < n/3*3 && got[4].Data[i] != w {
+						t.Fatalf("broadcast product at %d: got %#x, want %#x", i, got[4].Data[i], w)
+					}
+					if w := bit(int64(xi) < 0); got[5].Data[i] != w {
+						t.Fatalf("LTZ(%d) = %d", int64(xi), got[5].Data[i])
+					}
+					for k, tk := range thr {
+						if w := bit(int64(xi) < int64(tk)); got[6].Data[i*len(thr)+k] != w {
+							t.Fatalf("LessThan(%d, %d) = %d", int64(xi), int64(tk), got[6].Data[i*len(thr)+k])
+						}
+					}
+				}
+			})
+		}
 	}
 }

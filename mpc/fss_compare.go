@@ -65,6 +65,25 @@ func (e *engine) dcf() (DCFMaterial, bool) {
 // 2 rounds.
 func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape []int) (*Share, error) {
 	n := x.Len()
+	if e.proto == TwoPC && x.mask != nil {
+		// x was fixed: D = x − M is public already, so with the mask r = −M the opened value
+		// c = x + r is D, and no round is needed. The dealer holds all of M.
+		out := &Share{Shape: slices.Clone(shape)}
+		var err error
+		if e.dealer {
+			r := make([]uint64, n)
+			for i, m := range x.mask.m {
+				r[i] = -m
+			}
+			err = e.dealSign(dm, r)
+		} else {
+			out.Own, err = e.evalSign(dm, x.mask.d, t, w)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	r, err := e.mat.Mask(n)
 	if err != nil {
 		return nil, err

@@ -7,8 +7,10 @@ import (
 	"github.com/privinfer/mpcache/mpc"
 )
 
-// TestActivations checks GeLU and SiLU against float64: absolute error ≤ 3e-4 on [−16, 16] (Gaussian activations of several widths, as MLPs produce, and a
-// uniform sweep), and exactly 0 and x beyond the outer cuts up to ±2^20.
+// TestActivations checks GeLU and SiLU against float64, in both forms (quadratic pieces with FSS
+// comparisons, cubic with the circuit): absolute error ≤ 3e-4 on [−16, 16] (Gaussian
+// activations of several widths, as MLPs produce, and a uniform sweep), and exactly 0 and x
+// beyond the outer cuts up to ±2^20.
 func TestActivations(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 2))
 	var xs []float64
@@ -31,10 +33,12 @@ func TestActivations(t *testing.T) {
 		{"silu", SiLU, fxSiLU, 3e-4, [2]float64{-10.921875, 10.921875}},
 	}
 	for _, c := range cases {
-		for _, p := range testProtocols {
-			t.Run(c.name+"/"+string(p), func(t *testing.T) {
+		for _, b := range testBackends {
+			t.Run(c.name+"/"+b.String(), func(t *testing.T) {
+				p := b.p
 				sh := shareFloats(t, p, xs)
-				got := revealFloats(t, p, run(t, p, func(e mpc.Engine) (*mpc.Share, error) { return c.f(e, sh[e.Party()]) }))
+				res, _ := measureOn(t, b, c.name, func(e mpc.Engine) (*mpc.Share, error) { return c.f(e, sh[e.Party()]) })
+				got := revealFloats(t, p, res)
 				want := make([]float64, len(xs))
 				for i, x := range xs {
 					switch {

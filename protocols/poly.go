@@ -159,11 +159,23 @@ func mulPairs(e mpc.Engine, xs, ys []*mpc.Share, trunc bool) ([]*mpc.Share, erro
 // and in 3pc one inner product [t_1 t_0]·[w 2^Frac] by MatMulTruncBits (MulTrunc's cost).
 // Every product is at most |term·power|·2^(cf+Frac), which the caller keeps below 2^62.
 //
-// Products per element: for degree d ≥ 2, ceil(d/2) + 1 at the first level (the odd terms and
-// u²), then about half as many at each next level; degree 3 takes 4 (3 + 1), degree 7 takes 9
-// (5 + 3 + 1).
+// Products per element: degree 2 takes 2, by Horner's rule (c_0 + u·(c_1 + c_2·u), the same
+// two levels); for degree d ≥ 3, ceil(d/2) + 1 at the first level (the odd terms and u²), then
+// about half as many at each next level; degree 3 takes 4 (3 + 1), degree 7 takes 9 (5 + 3 + 1).
 func polyEval(e mpc.Engine, c []*mpc.Share, u *mpc.Share, shift uint) (*mpc.Share, error) {
 	terms, w := c, u
+	if len(terms) == 3 {
+		// Degree 2 by Horner's rule, c_0 + u·(c_1 + c_2·u): two products in the two levels
+		// that Estrin's scheme needs three for.
+		p, err := e.MulTrunc(terms[2], u)
+		if err != nil {
+			return nil, err
+		}
+		if p, err = e.Add(terms[1], p); err != nil {
+			return nil, err
+		}
+		terms = []*mpc.Share{terms[0], p}
+	}
 	for len(terms) > 2 {
 		var xs, ys []*mpc.Share
 		for i := 1; i < len(terms); i += 2 {
@@ -277,6 +289,63 @@ func piecewisePoly(e mpc.Engine, x *mpc.Share, t *polyTable, cf, shift uint) (*m
 		return nil, err
 	}
 	return polyEval(e, v[1:], u, shift)
+}
+
+// quadraticHeadroom is the extra fractional bits of quadraticOnFixed's coefficients of x and
+// x²: the monomial form multiplies the x² coefficient's rounding by x² (up to 120 on SiLU's
+// segments), which 6 more bits keep below 1.5e-5.
+const quadraticHeadroom = 6
+
+// quadraticOnFixed evaluates a table of quadratic pieces at x (scale Frac) in monomial form,
+// d_0 + x·(d_1 + d_2·x) by Horner's rule, on x fixed once (Engine.Fix): in 2pc the fix's
+// opened x − M then serves the segment lookup (LessThan on a fixed value needs no round) and
+// both products (only the coefficient operand is opened), so the whole evaluation opens three
+// words per element. Each segment's d_k are its centred coefficients expanded about 0 (exact
+// in float64 on these short segments), d_0 at scale Frac and d_1, d_2 at Frac +
+// quadraticHeadroom. Segments of all-zero coefficients give exactly 0 and (0, 1, 0) exactly x,
+// for |x| < 2^(62 − 2·Frac − quadraticHeadroom) (2^24 at 16 bits).
+//
+// Cost per element: 2pc 5 rounds (fix 1, the two truncated products 2 each), 40 bytes online
+// (8 + 2·16), offline one DCF key and 2·24 bytes; 3pc (where Fix is free) a LessThan mapped to
+// the 3 coefficients and two MulTrunc: 6 rounds, 64 bytes at P0 and P1, 48 at P2.
+func quadraticOnFixed(e mpc.Engine, x *mpc.Share, t *polyTable) (*mpc.Share, error) {
+	f := e.Frac()
+	cf := f + quadraticHeadroom
+	thr := make([]uint64, len(t.cuts))
+	for j, c := range t.cuts {
+		thr[j] = threshold(c, f)
+	}
+	cols := make([]column, 3)
+	for s, m := range t.centres {
+		c := t.coefs[s]
+		if len(c) != 3 {
+			return nil, fmt.Errorf("protocols: quadratic table with a piece of degree %d", len(c)-1)
+		}
+		cols[0] = append(cols[0], mpc.Encode(c[0]-c[1]*m+c[2]*m*m, f))
+		cols[1] = append(cols[1], mpc.Encode(c[1]-2*c[2]*m, cf))
+		cols[2] = append(cols[2], mpc.Encode(c[2], cf))
+	}
+	fx, err := e.Fix(x)
+	if err != nil {
+		return nil, err
+	}
+	xf := fx[0]
+	d, err := segmentValues(e, xf, thr, cols)
+	if err != nil {
+		return nil, err
+	}
+	q, err := e.MulTrunc(d[2], xf) // d_2·x at scale cf
+	if err != nil {
+		return nil, err
+	}
+	if q, err = e.Add(q, d[1]); err != nil {
+		return nil, err
+	}
+	p, err := e.MulTruncBits(q, xf, cf) // (d_1 + d_2·x)·x at scale f
+	if err != nil {
+		return nil, err
+	}
+	return e.Add(p, d[0])
 }
 
 // threshold encodes the cut t for comparisons with values of frac fractional bits: the

@@ -190,11 +190,26 @@ func neg(x, t uint64) uint64 {
 }
 
 // evalWork is the scratch space of evaluating a tile of points: the key of each point, the
-// control bit of its current node and the PRG blocks, which double as the nodes' seeds.
+// control bit of its current node, the PRG blocks (which double as the nodes' seeds), and the
+// sharing of nodes between points of one key.
+//
+// Points of one key at nearby values (a comparison with thresholds that differ in their low
+// bits) walk the same path until their first differing bit. A point that still shares its
+// path follows a leader (lead[j] ≠ j) and costs nothing; at the level where its bit differs
+// from its leader's, it takes a copy of the leader's state (the node is the same, only the
+// chosen child differs) and leads from then on, with any other follower of the old leader that
+// takes the same turn. Only leaders are expanded, so a key with p points whose values agree in
+// their top L bits costs about L + p·(63 − L) expansions instead of 63·p. Which points share a
+// path depends on the opened values alone, which the evaluator knows.
 type evalWork struct {
-	k   [tile]int
-	t   [tile]uint64
-	buf [2 * tile]block // per point: the chosen child, then the values
+	k    [tile]int
+	t    [tile]uint64
+	lead [tile]int32
+	// turn[l] is, during one level, the point that left leader l's path first (−1: none).
+	turn [tile]int32
+	act  [tile]int
+	buf  [2 * tile]block // per point: the chosen child, then the values
+	cb   [2 * tile]block // the leaders' blocks, compacted for the AES kernel
 }
 
 // eval evaluates points lo to hi (at most tile of them) of a batch of m keys with per points
@@ -202,9 +217,17 @@ type evalWork struct {
 func (w *evalWork) eval(h *hash, b, m, per, lo, hi int, c, seed, cw, out []uint64) {
 	n := hi - lo
 	k, t, buf, cs, acc := w.k[:n], w.t[:n], w.buf[:2*n], c[lo:hi], out[lo:hi]
+	lead, turn := w.lead[:n], w.turn[:n]
+	act := w.act[:0]
 	top := Levels - 1
 	for j := range n {
 		k[j] = (lo + j) / per
+		if j > 0 && k[j] == k[j-1] {
+			lead[j] = lead[j-1] // the first point of its key in the tile leads at the root
+			continue
+		}
+		lead[j] = int32(j)
+		act = append(act, j)
 		s := seed[2*k[j]] &^ 1
 		x := cs[j] >> top & 1
 		buf[2*j], buf[2*j+1] = block{s | x, seed[2*k[j]+1]}, block{s ^ tweakValue, seed[2*k[j]+1]}
@@ -212,16 +235,49 @@ func (w *evalWork) eval(h *hash, b, m, per, lo, hi int, c, seed, cw, out []uint6
 	}
 	tR := cw[3*Levels*m : (3*Levels+1)*m]
 	for i := range Levels {
-		h.blocks(buf)
 		bit := uint(top - i)
+		if len(act) < n {
+			// Followers whose bit differs from their leader's leave its path here.
+			for _, l := range act {
+				turn[l] = -1
+			}
+			for j := range n {
+				l := lead[j]
+				if int(l) == j || (cs[j]^cs[l])>>bit&1 == 0 {
+					continue
+				}
+				if nl := turn[l]; nl >= 0 {
+					lead[j] = nl
+					continue
+				}
+				turn[l], lead[j] = int32(j), int32(j)
+				t[j], acc[j] = t[l], acc[l]
+				buf[2*j] = block{buf[2*l].lo&^1 | cs[j]>>bit&1, buf[2*l].hi}
+				buf[2*j+1] = buf[2*l+1]
+				act = append(act, j)
+				if len(act) == n {
+					for a := range act {
+						act[a] = a // every point leads now: expand them in place, in order
+					}
+				}
+			}
+		}
+		blocks := buf
+		if len(act) < n {
+			blocks = w.cb[:2*len(act)]
+			for a, j := range act {
+				blocks[2*a], blocks[2*a+1] = buf[2*j], buf[2*j+1]
+			}
+		}
+		h.blocks(blocks)
 		row := cw[3*i*m : 3*(i+1)*m]
 		// The next level's bit of c (none after the last level).
 		nbit, nmask := bit-1, uint64(1)
 		if bit == 0 {
 			nbit, nmask = 0, 0
 		}
-		for j := range n {
-			p := (*[2]block)(buf[2*j:])
+		for a, j := range act {
+			p := (*[2]block)(blocks[2*a:])
 			rw := (*[3]uint64)(row[3*k[j]:])
 			x := cs[j] >> bit & 1
 			tm := -t[j]
@@ -233,7 +289,13 @@ func (w *evalWork) eval(h *hash, b, m, per, lo, hi int, c, seed, cw, out []uint6
 			// The next level's inputs: the chosen child's and the values' (at the leaf, s).
 			nx := cs[j] >> nbit & nmask
 			sl := s.lo &^ 1
-			p[0], p[1] = block{sl | nx, s.hi}, block{sl ^ tweakValue, s.hi}
+			buf[2*j], buf[2*j+1] = block{sl | nx, s.hi}, block{sl ^ tweakValue, s.hi}
+		}
+	}
+	// Points that never left their leader's path reached its leaf (their low 63 bits agree).
+	for j := range n {
+		if l := lead[j]; int(l) != j {
+			t[j], acc[j], buf[2*j] = t[l], acc[l], buf[2*l]
 		}
 	}
 	last := cw[(3*Levels+1)*m:]

@@ -51,8 +51,10 @@ func offsetCase(t *testing.T, rng *rand.Rand, r, x, offs []uint64) {
 // thresholds, across the tile and worker boundaries of EvalSign.
 func TestSignGateOffsets(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	offs := []uint64{0, 1, math.MaxUint64, 5 << 16, 1<<64 - 3<<15, 1 << 62, 12345}
-	for _, m := range []int{1, 3, 257, 1500} {
+	// Offsets close together (paths shared for most levels), far apart, repeated, and 2^63
+	// apart (the same low 63 bits, so the same leaf, with different top bits).
+	offs := []uint64{0, 1, math.MaxUint64, 5 << 16, 1<<64 - 3<<15, 1 << 62, 12345, 1, 1 << 63, 1<<63 + 1, 0}
+	for _, m := range []int{1, 3, 23, 257, 1500} {
 		r, x := make([]uint64, m), make([]uint64, m)
 		for i := range r {
 			r[i] = rng.Uint64()
@@ -118,6 +120,18 @@ func BenchmarkSign(b *testing.B) {
 			EvalSign(0, [KeySize]byte{}, c, seed0, cw, out)
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*m), "ns/key")
+	})
+	// Each key at 14 points spread over 2^19, as GeLU's cuts (in ±3.8 at 16 fractional bits).
+	const p = 14
+	cp, outp := make([]uint64, p*m), make([]uint64, p*m)
+	for i := range cp {
+		cp[i] = c[i/p] + uint64(i%p)*(1<<19/p)
+	}
+	b.Run("eval-14-close", func(b *testing.B) {
+		for b.Loop() {
+			EvalSign(0, [KeySize]byte{}, cp, seed0, cw, outp)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*m*p), "ns/point")
 	})
 }
 

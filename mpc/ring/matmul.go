@@ -95,6 +95,14 @@ func batchMatMul(name string, c, a, b []uint64, batch, m, k, n int, bT bool) {
 		panic(fmt.Sprintf("ring: %s: batch=%d m=%d k=%d n=%d needs len(a) ≥ %d, len(b) ≥ %d, len(c) ≥ %d; have %d, %d, %d",
 			name, batch, m, k, n, batch*m*k, batch*k*n, batch*m*n, len(a), len(b), len(c)))
 	}
+	if m == 1 && k == 1 && n == 1 {
+		// A batch of scalar products (element-wise products through the matrix-product path,
+		// as the engine's products with a fixed operand do): no per-batch dispatch.
+		for h := range batch {
+			c[h] = a[h] * b[h]
+		}
+		return
+	}
 	one := func(h, workers int) {
 		ch, ah, bh := c[h*m*n:(h+1)*m*n], a[h*m*k:(h+1)*m*k], b[h*k*n:(h+1)*k*n]
 		if !gpu.MatMul(ch, ah, bh, m, k, n, bT) {

@@ -16,10 +16,15 @@
 //   - exp on [−16, 0]: degree 7 (three levels of products), tolerance 1e-4·eˣ + 3e-8, three
 //     segments plus exact 0 below −16. Relative accuracy is what softmax needs; the absolute
 //     floor keeps the error of a 4096-long row sum small even when every entry sits in the tail.
-//   - GeLU (tanh form) and SiLU: cubic (two levels), absolute tolerance 2e-4 between the
-//     asymptote cuts, beyond which 0 (left) and x (right) are within the tolerance; eight cuts
-//     (GeLU) and ten (SiLU). Looser fits (1e-3, 2e-3) cost fewer comparisons but their errors,
-//     correlated across a layer, visibly shift a model's logits.
+//   - GeLU (tanh form) and SiLU: absolute tolerance 2e-4 between the asymptote cuts, beyond
+//     which 0 (left) and x (right) are within the tolerance, in two forms: quadratic pieces
+//     (two products, by Horner's rule) on 14 cuts (GeLU) and 18 (SiLU), and cubic pieces (four
+//     products, two levels) on 8 and 10. With FSS comparisons any number of cuts costs one
+//     opened word per element (mpc's LessThan), so the quadratic form is cheaper online (its
+//     price is CPU, one DCF evaluation per cut); with the boolean circuit every cut is a
+//     comparison of its own, and the cubic form is cheaper. Looser fits (1e-3, 2e-3) cost
+//     fewer comparisons but their errors, correlated across a layer, visibly shift a model's
+//     logits.
 //   - 1/x on [1, 2) and x^(−1/2) on [1, 4): linear pieces p − q·x on geometric sub-intervals
 //     (boundaries rounded to multiples of 2^−12), as few as meet the relative target (3e-4 and
 //     3.5e-4); the runtime scales them to every octave (pair of octaves for the square root).
@@ -44,8 +49,10 @@ func main() {
 
 	expT := piecewise(math.Exp, -16, 0, 7, fromRight, func(x float64) float64 { return 1e-4*math.Exp(x) + 3e-8 })
 	writePieces(&b, "expTable", "e^x on [−16, 0], exactly 0 below; max error %.3g of the tolerance 1e-4·eˣ + 3e-8", expT.withZeroLeft(-16))
-	writePieces(&b, "geluTable", "GeLU (tanh form); max absolute error %.3g", activation(gelu, 3, 2e-4))
-	writePieces(&b, "siluTable", "SiLU; max absolute error %.3g", activation(silu, 3, 2e-4))
+	writePieces(&b, "geluQuadratic", "GeLU (tanh form), quadratic pieces; max absolute error %.3g", activation(gelu, 2, 2e-4))
+	writePieces(&b, "geluCubic", "GeLU (tanh form), cubic pieces; max absolute error %.3g", activation(gelu, 3, 2e-4))
+	writePieces(&b, "siluQuadratic", "SiLU, quadratic pieces; max absolute error %.3g", activation(silu, 2, 2e-4))
+	writePieces(&b, "siluCubic", "SiLU, cubic pieces; max absolute error %.3g", activation(silu, 3, 2e-4))
 
 	rt := linearPieces(func(x float64) float64 { return 1 / x }, 1, 2, 3e-4)
 	writeLinear(&b, "recipTable", "1/x ≈ p − q·x on [1, 2); max relative error %.3g", rt)
