@@ -237,10 +237,10 @@ func (e *engine) reshare(op string, shape []int, z []uint64) (*Share, error) {
 // E = x − a and F = y − b, then z_j = E·b_j + F·a_j + c_j (+ E·F at P0).
 func (e *engine) beaverMul(x, y *Share) (*Share, error) {
 	n := x.Len()
-	if x.mask != nil || y.mask != nil {
+	if (x.mask != nil || y.mask != nil) && e.ReusesFixed() {
 		// A fixed operand (Fix) brings its own mask and opened difference: the product is a
-		// batch of n 1×1 matrix products, whose triple is derived from that mask, and only the
-		// other operand is opened (nothing, when both are fixed).
+		// batch of n 1×1 matrix products, whose triple the dealer derives from that mask, and
+		// only the other operand is opened (nothing, when both are fixed).
 		return e.beaverMatMul("mul", x, y, n, 1, 1, 1, slices.Clone(x.Shape))
 	}
 	a, b, c, err := e.mat.Triple(n)

@@ -107,6 +107,12 @@ type Engine interface {
 	Frac() uint
 	// IsDealer reports whether this endpoint is the 2pc dealer, which computes on shapes only.
 	IsDealer() bool
+	// ReusesFixed reports whether element-wise products and comparisons skip the opening of an
+	// operand fixed by Fix: true in 2pc with the dealer, which derives the triple (or the DCF
+	// key) from the fixed mask; false with a dealer-free Material, which deals only fresh
+	// element-wise triples (Fix then helps matrix products alone), and in 3pc, where products
+	// open nothing and Fix is a no-op. The same at every party.
+	ReusesFixed() bool
 	// Meter counts this party's traffic per label.
 	Meter() *Meter
 	// Context is the engine's context: cancelling it aborts every pending receive.
@@ -259,6 +265,10 @@ func (e *engine) Protocol() Protocol       { return e.proto }
 func (e *engine) Party() int               { return e.party }
 func (e *engine) Frac() uint               { return e.cfg.Frac }
 func (e *engine) IsDealer() bool           { return e.dealer }
+func (e *engine) ReusesFixed() bool {
+	_, ok := e.mat.(dealerMaterial)
+	return e.proto == TwoPC && ok
+}
 func (e *engine) Meter() *Meter            { return e.meter }
 func (e *engine) Context() context.Context { return e.ctx }
 

@@ -65,7 +65,7 @@ func (e *engine) dcf() (DCFMaterial, bool) {
 // 2 rounds.
 func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape []int) (*Share, error) {
 	n := x.Len()
-	if e.proto == TwoPC && x.mask != nil {
+	if x.mask != nil && e.ReusesFixed() {
 		// x was fixed: D = x − M is public already, so with the mask r = −M the opened value
 		// c = x + r is D, and no round is needed. The dealer holds all of M.
 		out := &Share{Shape: slices.Clone(shape)}

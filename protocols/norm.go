@@ -142,21 +142,27 @@ func normalise(e mpc.Engine, c, gamma, beta *mpc.Share, eps float64) (*mpc.Share
 	f := e.Frac()
 	rows, d := c.Shape[0], c.Shape[1]
 	sOut := normFrac(f)
-	// c (and γ, unless it is a fixed weight already) is fixed in one round: in 2pc the square
-	// c² and the product c·γ then need no opening at all, so one opened word per element
-	// serves both, in the round that would have opened them.
-	fix := []*mpc.Share{c}
-	if gamma != nil {
-		fix = append(fix, gamma)
+	// Where products reuse fixed operands (2pc with the dealer), c (and γ, unless it is a
+	// fixed weight already) is fixed in one round: the square c² and the product c·γ then
+	// need no opening at all, so one opened word per element serves both, in the round that
+	// would have opened them.
+	if e.ReusesFixed() {
+		fix := []*mpc.Share{c}
+		if gamma != nil {
+			fix = append(fix, gamma)
+		}
+		fixed, err := e.Fix(fix...)
+		if err != nil {
+			return nil, err
+		}
+		c = fixed[0]
+		if gamma != nil {
+			gamma = fixed[1]
+		}
 	}
-	fixed, err := e.Fix(fix...)
-	if err != nil {
-		return nil, err
-	}
-	c = fixed[0]
 	xs, ys := []*mpc.Share{c}, []*mpc.Share{c}
 	if gamma != nil {
-		g, err := mpc.Reshape(fixed[1], 1, d)
+		g, err := mpc.Reshape(gamma, 1, d)
 		if err != nil {
 			return nil, err
 		}

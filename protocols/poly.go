@@ -297,10 +297,10 @@ func piecewisePoly(e mpc.Engine, x *mpc.Share, t *polyTable, cf, shift uint) (*m
 const quadraticHeadroom = 6
 
 // quadraticOnFixed evaluates a table of quadratic pieces at x (scale Frac) in monomial form,
-// d_0 + x·(d_1 + d_2·x) by Horner's rule, on x fixed once (Engine.Fix): in 2pc the fix's
-// opened x − M then serves the segment lookup (LessThan on a fixed value needs no round) and
-// both products (only the coefficient operand is opened), so the whole evaluation opens three
-// words per element. Each segment's d_k are its centred coefficients expanded about 0 (exact
+// d_0 + x·(d_1 + d_2·x) by Horner's rule, on x fixed once (Engine.Fix) where the engine reuses
+// fixed operands (2pc with the dealer): the fix's opened x − M then serves the segment lookup
+// (LessThan on a fixed value needs no round) and both products (only the coefficient operand
+// is opened), so the whole evaluation opens three words per element. Each segment's d_k are its centred coefficients expanded about 0 (exact
 // in float64 on these short segments), d_0 at scale Frac and d_1, d_2 at Frac +
 // quadraticHeadroom. Segments of all-zero coefficients give exactly 0 and (0, 1, 0) exactly x,
 // for |x| < 2^(62 − 2·Frac − quadraticHeadroom) (2^24 at 16 bits).
@@ -325,11 +325,14 @@ func quadraticOnFixed(e mpc.Engine, x *mpc.Share, t *polyTable) (*mpc.Share, err
 		cols[1] = append(cols[1], mpc.Encode(c[1]-2*c[2]*m, cf))
 		cols[2] = append(cols[2], mpc.Encode(c[2], cf))
 	}
-	fx, err := e.Fix(x)
-	if err != nil {
-		return nil, err
+	xf := x
+	if e.ReusesFixed() {
+		fx, err := e.Fix(x)
+		if err != nil {
+			return nil, err
+		}
+		xf = fx[0]
 	}
-	xf := fx[0]
 	d, err := segmentValues(e, xf, thr, cols)
 	if err != nil {
 		return nil, err
