@@ -261,10 +261,10 @@ type engine struct {
 	mat Material
 }
 
-func (e *engine) Protocol() Protocol       { return e.proto }
-func (e *engine) Party() int               { return e.party }
-func (e *engine) Frac() uint               { return e.cfg.Frac }
-func (e *engine) IsDealer() bool           { return e.dealer }
+func (e *engine) Protocol() Protocol { return e.proto }
+func (e *engine) Party() int         { return e.party }
+func (e *engine) Frac() uint         { return e.cfg.Frac }
+func (e *engine) IsDealer() bool     { return e.dealer }
 func (e *engine) ReusesFixed() bool {
 	_, ok := e.mat.(dealerMaterial)
 	return e.proto == TwoPC && ok
