@@ -884,6 +884,14 @@ func TestBadInput(t *testing.T) {
 				if _, err := e.AddPublic(a, mpc.NewTensor(3, 2)); err == nil {
 					return nil, errors.New("add of mismatched public succeeded")
 				}
+				if _, err := e.LessThan(a, nil, nil); err == nil || !strings.Contains(err.Error(), "less than: no thresholds") {
+					return nil, fmt.Errorf("less than without thresholds: %v", err)
+				}
+				for _, w := range []*mpc.Tensor{mpc.NewTensor(3, 1), mpc.NewTensor(2, 0), mpc.NewTensor(2), {Shape: []int{2, 2}, Data: make([]uint64, 3)}} {
+					if _, err := e.LessThan(a, []uint64{0, 1}, w); err == nil || !strings.Contains(err.Error(), "less than: map of shape") {
+						return nil, fmt.Errorf("less than with a map of shape %v: %v", w.Shape, err)
+					}
+				}
 				return nil, nil
 			})
 			if err != nil {

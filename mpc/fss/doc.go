@@ -38,7 +38,16 @@
 // A key is KeyWords = 191 words (1528 bytes) of correction words per comparison, identical for
 // both parties, plus a root seed each (drawn from a PRG stream the party shares with the dealer,
 // so it does not travel) and the batch's AES key. Evaluation: 126 AES blocks per comparison and
-// party; generation: 378. Early termination (packing the last levels into one leaf) saves
+// party; generation: 378.
+//
+// # Several points per key
+//
+// EvalSign evaluates a key at any number of points. With the points x − t_k + r of public
+// thresholds t_k, one key and one opened x + r give every comparison [x < t_k] (the
+// interval-containment use of a DCF in Boyle et al.): the key hides r whatever the points, and
+// nothing else is opened. Points of one key that agree in their top bits share the start of
+// their paths, which is walked once (see evalWork): thresholds spread over 2^s cost about
+// 63 − s levels once and s levels per point. Early termination (packing the last levels into one leaf) saves
 // little here: a leaf block holds only two 64-bit outputs, so it would cut at most 5 of 126
 // AES blocks and a few bytes of key.
 package fss
