@@ -159,11 +159,11 @@ func (e *engine) dealSign(dm DCFMaterial, r []uint64) error {
 // instead.
 func (e *engine) evalSign(dm DCFMaterial, c, t []uint64, w *Tensor) ([]uint64, error) {
 	p := len(t)
-	y := make([]uint64, len(c)*p)
 	pts := make([]uint64, min(len(c), signChunk)*p)
-	var z []uint64
+	// With a map only one chunk of bits is live at a time: the result is the mapped values.
+	y, z := make([]uint64, len(c)*p), []uint64(nil)
 	if w != nil {
-		z = make([]uint64, len(c)*w.Shape[1])
+		y, z = make([]uint64, len(pts)), make([]uint64, len(c)*w.Shape[1])
 	}
 	for lo := 0; lo < len(c); lo += signChunk {
 		hi := min(lo+signChunk, len(c))
@@ -177,11 +177,13 @@ func (e *engine) evalSign(dm DCFMaterial, c, t []uint64, w *Tensor) ([]uint64, e
 				at[i*p+k] = ci - tk
 			}
 		}
-		fss.EvalSign(e.party, key, at, seeds, cw, y[lo*p:hi*p])
-		if w != nil {
-			q := w.Shape[1]
-			ring.MatMul(z[lo*q:hi*q], y[lo*p:hi*p], w.Data, hi-lo, p, q)
+		if w == nil {
+			fss.EvalSign(e.party, key, at, seeds, cw, y[lo*p:hi*p])
+			continue
 		}
+		q := w.Shape[1]
+		fss.EvalSign(e.party, key, at, seeds, cw, y[:len(at)])
+		ring.MatMul(z[lo*q:hi*q], y[:len(at)], w.Data, hi-lo, p, q)
 	}
 	if w != nil {
 		return z, nil

@@ -35,9 +35,9 @@ func ReLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 // ring integers, [a = b] = [a − b < 1] − [a − b < 0].
 //
 // Cost, per element: one LessThan of two thresholds mapped to one value (TestCompareCost). By
-// FSS: 1 round in 2pc, 2 in 3pc; 8 (2pc) or 16 (3pc) bytes online per party; offline 1528. By the circuit:
-// 8 rounds; 2pc 368.25 bytes online, offline 208; 3pc 336 at P0 and 208 at P1 and P2, offline
-// 0.
+// FSS: 1 round in 2pc, 2 in 3pc; 8 (2pc) or 16 (3pc) bytes online per party; offline 1528. By
+// the circuit: 8 rounds; 2pc 368.25 bytes online, offline 208; 3pc 336 at P0 and 208 at P1 and
+// P2, offline 0.
 func Equal(e mpc.Engine, a, b *mpc.Share) (*mpc.Share, error) {
 	d, err := e.Sub(a, b)
 	if err != nil {

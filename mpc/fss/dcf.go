@@ -34,9 +34,9 @@ const (
 // minPerWorker is the fewest keys worth a goroutine of their own.
 const minPerWorker = 1024
 
-// tile is how many keys (points, in evaluation) go through the tree together: their working set
-// (14 words per key in generation, 6 per point in evaluation) stays in the first-level cache while the AES kernel still gets
-// long batches.
+// tile is how many keys (points, in evaluation) go through the tree together: their working
+// set (14 words per key in generation, 6 per point in evaluation) stays in the first-level cache
+// while the AES kernel still gets long batches.
 const tile = 256
 
 // GenSign writes the correction words of the sign-gate keys of the masks r to cw
