@@ -369,7 +369,7 @@ func (e *engine) truncReshare(op string, shape []int, z []uint64, bits uint) (*S
 			}
 		}
 	}
-	return e.openToPairAndReshare(op, shape, z, len(z), func(c []uint64) []uint64 {
+	return e.openToPairAndReshare(op, shape, z, func(c []uint64) []uint64 {
 		return truncFinish(e.party, c, hi, msb, bits)
 	})
 }

@@ -171,8 +171,10 @@ func NewDry(cfg Config, m Material) (Engine, error) {
 	if cfg.Frac > 30 {
 		return nil, fmt.Errorf("mpc: %d fractional bits is too many (at most 30)", cfg.Frac)
 	}
-	return &engine{proto: TwoPC, party: Dealer, dealer: true, cfg: cfg, t: nullTransport{}, meter: NewMeter(),
-		ctx: context.Background(), mat: m}, nil
+	e := &engine{proto: TwoPC, party: Dealer, dealer: true, cfg: cfg, t: nullTransport{}, meter: NewMeter(),
+		ctx: context.Background(), mat: m}
+	e.pair = e
+	return e, nil
 }
 
 // nullTransport is the dry engine's transport: the dealer position sends nothing through the

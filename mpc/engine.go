@@ -113,6 +113,19 @@ type Engine interface {
 	// element-wise triples (Fix then helps matrix products alone), and in 3pc, where products
 	// open nothing and Fix is a no-op. The same at every party.
 	ReusesFixed() bool
+	// Pair is the engine's two-party view, for protocols that cost less in 2pc with a dealer
+	// than on replicated shares (comparison tournaments: 3pc reshares every comparison bit): in
+	// 3pc a 2pc engine in which P0 and P1 compute on additive shares and P2 is their dealer,
+	// on the same links, PRG streams and meter (see pair.go for why the trust model is
+	// unchanged); in 2pc the engine itself. ToPair and FromPair move shares into and out of it.
+	Pair() Engine
+	// ToPair returns x as a share of Pair(): local (3pc: P0 holds x_0 + x_1, P1 x_2, P2 nothing,
+	// as the dealer does); in 2pc x itself.
+	ToPair(x *Share) (*Share, error)
+	// FromPair returns a share of Pair() as a share of this engine: 3pc 1 round, 8 bytes per
+	// element from P0 and from P1, nothing at P2 (it draws its parts from the PRG streams it
+	// shares with them); in 2pc x itself.
+	FromPair(x *Share) (*Share, error)
 	// Meter counts this party's traffic per label.
 	Meter() *Meter
 	// Context is the engine's context: cancelling it aborts every pending receive.
@@ -236,6 +249,10 @@ func New(ctx context.Context, p Protocol, t transport.Transport, cfg Config) (En
 	if err := e.checkComparison(); err != nil {
 		return nil, err
 	}
+	e.pair = e
+	if p == ThreePC {
+		e.pair = newPair(e)
+	}
 	return e, nil
 }
 
@@ -259,6 +276,9 @@ type engine struct {
 	zero, input, ot [2]*prg.PRG
 	// mat supplies correlated randomness to P0 and P1.
 	mat Material
+	// pair is the two-party view (see pair.go): in 3pc a 2pc engine with P2 as its dealer; in
+	// 2pc the engine itself.
+	pair *engine
 }
 
 func (e *engine) Protocol() Protocol { return e.proto }

@@ -689,6 +689,18 @@ func TestMeterCounts(t *testing.T) {
 			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
 		{"3pc/lessthan-map-fss", mpc.ThreePC, "", nil, false, lessMapped,
 			cost{[3]int64{2, 2, 1}, [3]int64{16 * n, 16 * n, 16 * n}, [3]int64{key * n, key*n + 16, 0}}},
+		// The two-party view: into it is local; back out, P0 and P1 swap one masked word per
+		// element (8n each) and P2 draws its parts; in it, 2pc's costs with P2 as the dealer.
+		{"3pc/topair", mpc.ThreePC, "", nil, false, func(e mpc.Engine, x *mpc.Share) error { _, err := e.ToPair(x); return err },
+			cost{}},
+		{"3pc/pair-roundtrip", mpc.ThreePC, "", nil, false, onPair(func(pe mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return x, nil }),
+			cost{[3]int64{1, 1, 0}, [3]int64{8 * n, 8 * n, 0}, [3]int64{}}},
+		{"3pc/pair-mul", mpc.ThreePC, "", nil, false, onPair(func(pe mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return pe.Mul(x, x) }),
+			cost{[3]int64{2, 2, 0}, [3]int64{24 * n, 24 * n, 0}, [3]int64{0, 8 * n, 0}}},
+		{"3pc/pair-ltz-fss", mpc.ThreePC, "", nil, false, onPair(func(pe mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return pe.LTZ(x) }),
+			cost{[3]int64{2, 2, 0}, [3]int64{16 * n, 16 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
+		{"2pc/pair-roundtrip", mpc.TwoPC, "", nil, false, onPair(func(pe mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return x, nil }),
+			cost{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -731,6 +743,120 @@ func TestMeterCounts(t *testing.T) {
 				t.Errorf("sent %d online / %d offline bytes in all, received %d / %d", sent, offSent, recv, offRecv)
 			}
 		})
+	}
+}
+
+// onPair returns an operation that moves x into the engine's two-party view, runs f there and
+// moves the result back.
+func onPair(f func(pe mpc.Engine, x *mpc.Share) (*mpc.Share, error)) func(e mpc.Engine, x *mpc.Share) error {
+	return func(e mpc.Engine, x *mpc.Share) error {
+		xp, err := e.ToPair(x)
+		if err != nil {
+			return err
+		}
+		y, err := f(e.Pair(), xp)
+		if err != nil {
+			return err
+		}
+		_, err = e.FromPair(y)
+		return err
+	}
+}
+
+// TestPair runs products and comparisons in the two-party view of each engine and checks the
+// results, moved back, against the plaintext; in 2pc the view is the engine itself.
+func TestPair(t *testing.T) {
+	const frac = 16
+	for _, p := range protocols {
+		for _, cmp := range comparisons {
+			t.Run(string(p)+"/"+string(cmp), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(15, 16))
+				const n = 300
+				x, y := mpc.NewTensor(n), mpc.NewTensor(n)
+				for i := range x.Data {
+					x.Data[i] = uint64(int64(r.IntN(16<<frac)) - 8<<frac)
+					y.Data[i] = uint64(int64(r.IntN(16<<frac)) - 8<<frac)
+				}
+				xs, ys := split(t, p, x), split(t, p, y)
+				res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Frac: frac, Comparison: cmp}, func(e mpc.Engine) ([]*mpc.Share, error) {
+					pe := e.Pair()
+					if p == mpc.TwoPC && pe != e {
+						return nil, fmt.Errorf("2pc: the pair view is not the engine")
+					}
+					if pe.Protocol() != mpc.TwoPC || pe.IsDealer() != (e.Party() == 2) {
+						return nil, fmt.Errorf("pair view of party %d: protocol %s, dealer %v", e.Party(), pe.Protocol(), pe.IsDealer())
+					}
+					xp, err := e.ToPair(xs[e.Party()])
+					if err != nil {
+						return nil, err
+					}
+					yp, err := e.ToPair(ys[e.Party()])
+					if err != nil {
+						return nil, err
+					}
+					// In the view: a product, a comparison, a fixed operand used twice.
+					var out []*mpc.Share
+					prod, err := pe.Mul(xp, yp)
+					if err != nil {
+						return nil, err
+					}
+					lt, err := mpc.Less(pe, xp, yp)
+					if err != nil {
+						return nil, err
+					}
+					f, err := pe.Fix(xp)
+					if err != nil {
+						return nil, err
+					}
+					sq, err := pe.MulTrunc(f[0], f[0])
+					if err != nil {
+						return nil, err
+					}
+					neg, err := pe.LTZ(f[0])
+					if err != nil {
+						return nil, err
+					}
+					for _, s := range []*mpc.Share{prod, lt, sq, neg} {
+						b, err := e.FromPair(s)
+						if err != nil {
+							return nil, err
+						}
+						out = append(out, b)
+					}
+					// Back in the engine, the results compute on: x·y + [x < y].
+					s, err := e.Add(out[0], out[1])
+					if err != nil {
+						return nil, err
+					}
+					return append(out, s), nil
+				})
+				got := make([]*mpc.Tensor, len(res[0]))
+				for k := range got {
+					shares := []*mpc.Share{res[0][k], res[1][k]}
+					if p == mpc.ThreePC {
+						shares = append(shares, res[2][k])
+					}
+					got[k] = mpctest.Reveal(t, p, shares)
+				}
+				for i := range n {
+					xi, yi := x.Data[i], y.Data[i]
+					lt, neg := uint64(0), uint64(0)
+					if int64(xi) < int64(yi) {
+						lt = 1
+					}
+					if int64(xi) < 0 {
+						neg = 1
+					}
+					sq := int64(xi) * int64(xi) >> frac
+					if got[0].Data[i] != xi*yi || got[1].Data[i] != lt || got[3].Data[i] != neg || got[4].Data[i] != xi*yi+lt {
+						t.Fatalf("element %d: product %#x less %d neg %d sum %#x; want %#x %d %d", i, got[0].Data[i], got[1].Data[i], got[3].Data[i], got[4].Data[i], xi*yi, lt, neg)
+					}
+					if d := int64(got[2].Data[i]) - sq; d < -1 || d > 1 {
+						t.Fatalf("element %d: square %d, want %d ± 1", i, int64(got[2].Data[i]), sq)
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -125,7 +125,7 @@ func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape 
 	// finish cannot fail openToPairAndReshare; on an error it returns nothing, which the peer
 	// rejects as a short message, and the error is reported here.
 	var ferr error
-	out, err := e.openToPairAndReshare("ltz", shape, u, Numel(shape), func(c []uint64) []uint64 {
+	out, err := e.openToPairAndReshare("ltz", shape, u, func(c []uint64) []uint64 {
 		var y []uint64
 		y, ferr = e.evalSign(dm, c, t, w)
 		return y

@@ -24,6 +24,9 @@ type approxCase struct {
 	// circuit, when set, is the cost under the boolean circuit, where the function takes another
 	// form (fewer comparisons).
 	circuit *circuitForm
+	// paired: with FSS comparisons 3pc runs the function on its two-party view (backend.view),
+	// so it costs the 2pc form plus moving the result back.
+	paired bool
 }
 
 // circuitForm is an approximation's comparisons and other traffic under the boolean circuit.
@@ -79,54 +82,53 @@ var approxCases = []approxCase{
 	{"exp", []int{1024}, Exp, []lessCall{segments(1024, 3, 9)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(6, 6, 0, 216*1024, 216*1024, 0, 0, 216*1024, 0),
 		mpc.ThreePC: restCost(6, 6, 3, 144*1024, 144*1024, 144*1024, 0, 144*1024, 0),
-	}, nil},
+	}, nil, false},
 	// The activations: with FSS comparisons quadratic pieces on a fixed x (2pc: the fix, 1
-	// round and 8 bytes, then two products that open 8 bytes and truncate), cubic pieces (4
-	// products) with the circuit, whose cost is in the circuit field.
+	// round and 8 bytes, then two products that open 8 bytes and truncate; 3pc the same on
+	// its two-party view), cubic pieces (4 products) with the circuit, whose cost is in the
+	// circuit field.
 	{"gelu", []int{1024}, GeLU, []lessCall{fixedSegments(1024, 14, 3)}, map[mpc.Protocol]meterCost{
-		mpc.TwoPC:   restCost(5, 5, 0, 40*1024, 40*1024, 0, 0, 48*1024, 0),
-		mpc.ThreePC: restCost(4, 4, 2, 32*1024, 32*1024, 32*1024, 0, 32*1024, 0),
+		mpc.TwoPC: restCost(5, 5, 0, 40*1024, 40*1024, 0, 0, 48*1024, 0),
 	}, &circuitForm{[]lessCall{segments(1024, 8, 5)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(4, 4, 0, 96*1024, 96*1024, 0, 0, 96*1024, 0),
 		mpc.ThreePC: restCost(4, 4, 2, 64*1024, 64*1024, 64*1024, 0, 64*1024, 0),
-	}}},
+	}}, true},
 	{"silu", []int{1024}, SiLU, []lessCall{fixedSegments(1024, 18, 3)}, map[mpc.Protocol]meterCost{
-		mpc.TwoPC:   restCost(5, 5, 0, 40*1024, 40*1024, 0, 0, 48*1024, 0),
-		mpc.ThreePC: restCost(4, 4, 2, 32*1024, 32*1024, 32*1024, 0, 32*1024, 0),
+		mpc.TwoPC: restCost(5, 5, 0, 40*1024, 40*1024, 0, 0, 48*1024, 0),
 	}, &circuitForm{[]lessCall{segments(1024, 10, 5)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(4, 4, 0, 96*1024, 96*1024, 0, 0, 96*1024, 0),
 		mpc.ThreePC: restCost(4, 4, 2, 64*1024, 64*1024, 64*1024, 0, 64*1024, 0),
-	}}},
+	}}, true},
 	{"reciprocal", []int{64}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Reciprocal(e, x, 4096) }, []lessCall{segments(64, 179, 2)},
 		map[mpc.Protocol]meterCost{
 			mpc.TwoPC:   restCost(2, 2, 0, 24*64, 24*64, 0, 0, 24*64, 0),
 			mpc.ThreePC: restCost(2, 2, 1, 16*64, 16*64, 16*64, 0, 16*64, 0),
-		}, nil},
+		}, nil, false},
 	{"rsqrt", []int{64}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return Rsqrt(e, x, 1e-5, 1e5) }, []lessCall{segments(64, 277, 3)},
 		map[mpc.Protocol]meterCost{
 			mpc.TwoPC:   restCost(4, 4, 0, 48*64, 48*64, 0, 0, 48*64, 0),
 			mpc.ThreePC: restCost(4, 4, 2, 32*64, 32*64, 32*64, 0, 32*64, 0),
-		}, nil},
+		}, nil, false},
 	{"layernorm", []int{4, 768}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 		return LayerNorm(e, x, firstRow(x), firstRow(x), 1e-5)
 	}, []lessCall{segments(4, 297, 3)}, map[mpc.Protocol]meterCost{ // per element and per row
 		// 2pc: c and γ fixed in one round (8 per element and per entry of γ), the rest as ever.
 		mpc.TwoPC:   restCost(8, 8, 0, 32*4*768+8*768+56*4, 32*4*768+8*768+56*4, 0, 0, 40*4*768+64*4, 0),
 		mpc.ThreePC: restCost(9, 9, 5, 32*4*768+48*4, 32*4*768+48*4, 32*4*768+48*4, 0, 16*4*768+48*4, 0),
-	}, nil},
+	}, nil, false},
 	{"rmsnorm", []int{4, 768}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 		return RMSNorm(e, x, firstRow(x), 1e-5)
 	}, []lessCall{segments(4, 297, 3)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(7, 7, 0, 32*4*768+8*768+48*4, 32*4*768+8*768+48*4, 0, 0, 40*4*768+48*4, 0),
 		mpc.ThreePC: restCost(7, 7, 4, 32*4*768+32*4, 32*4*768+32*4, 32*4*768+32*4, 0, 16*4*768+32*4, 0),
-	}, nil},
+	}, nil, false},
 	// Softmax without its maximum (the meter's "max" scope, checked against Max alone below).
 	{"softmax", []int{12, 1024}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 		return Softmax(e, x, SoftmaxOptions{})
 	}, []lessCall{segments(12*1024, 3, 9), segments(12, 149, 2)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(10, 10, 0, 240*12*1024+24*12, 240*12*1024+24*12, 0, 0, 240*12*1024+24*12, 0),
 		mpc.ThreePC: restCost(10, 10, 5, 160*12*1024+16*12, 160*12*1024+16*12, 160*12*1024+16*12, 0, 160*12*1024+16*12, 0),
-	}, nil},
+	}, nil, false},
 }
 
 // TestApproxCosts asserts the exact traffic of every fixed-point approximation, per party, on
@@ -149,9 +151,18 @@ func TestApproxCosts(t *testing.T) {
 				if c.name == "softmax" {
 					_, mx = measureOn(t, b, "max", func(e mpc.Engine) (*mpc.Share, error) { return Max(e, sh[e.Party()]) })
 				}
-				less, want := c.form(b)
+				// eb is the backend the function computes on: 3pc's two-party view for a paired
+				// function, which then moves its result back.
+				eb := b
+				if c.paired {
+					eb = b.view()
+				}
+				less, want := c.form(eb)
 				for _, l := range less {
-					want.add(l.cost(b))
+					want.add(l.cost(eb))
+				}
+				if eb != b {
+					want.add(fromPairCost(b, mpc.Numel(c.shape)))
 				}
 				got := make([]mpc.Stat, 3)
 				for i, r := range res {
@@ -169,7 +180,7 @@ func TestApproxCosts(t *testing.T) {
 				n := float64(mpc.Numel(c.shape))
 				t.Logf("%v: rounds %d, online B/elem %.2f (P0) %.2f (P1) %.2f (P2), offline B/elem %.2f (P1); without comparisons: rounds %v, sent %v, offline %v",
 					c.shape, got[0].Rounds, float64(got[0].OnlineSent)/n, float64(got[1].OnlineSent)/n, float64(got[2].OnlineSent)/n,
-					float64(got[1].OfflineRecv)/n, restOf(got, less, b).rounds, restOf(got, less, b).sent, restOf(got, less, b).offline)
+					float64(got[1].OfflineRecv)/n, restOf(got, less, eb).rounds, restOf(got, less, eb).sent, restOf(got, less, eb).offline)
 			})
 		}
 	}

@@ -126,3 +126,66 @@ func oneHotCost(p mpc.Protocol, cnt, cols int) meterCost {
 	s := 8 * (m + m*int64(cols))
 	return meterCost{[3]int64{2, 2, 1}, [3]int64{s, s, 16 * m}, [3]int64{0, 8 * N * m, 0}}
 }
+
+// tournaments is the backend that comparison tournaments (Max, Argmax) run on: the engine's
+// two-party view (mpc.Engine.Pair) in 3pc with FSS comparisons, where the replicated form
+// reshares every comparison bit (a round and 8 bytes per bit at P0 and P1, 16 at P2) and the
+// view keeps the bits additive and reuses fixed operands; the backend itself otherwise.
+func (b backend) view() backend {
+	if b.p == mpc.ThreePC && b.cmp == mpc.CompareFSS {
+		return backend{mpc.TwoPC, mpc.CompareFSS}
+	}
+	return b
+}
+
+// fromPairCost is the engine's FromPair of n elements on backend b when b runs tournaments on
+// the pair view (see view), else nothing.
+func fromPairCost(b backend, n int) meterCost {
+	if b.view() == b || n == 0 {
+		return meterCost{}
+	}
+	m := int64(n)
+	return meterCost{rounds: [3]int64{1, 1, 0}, sent: [3]int64{8 * m, 8 * m, 0}}
+}
+
+// onPair runs f on x in the engine's two-party view where tournaments run there (see
+// backend.tournaments), moving x in (local) and f's results back (one FromPair, one round, for
+// all of them); elsewhere it runs f on the engine itself.
+func onPair(e mpc.Engine, x *mpc.Share, f func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error)) ([]*mpc.Share, error) {
+	if b := (backend{e.Protocol(), e.Comparison()}); b.view() == b {
+		return f(e, x)
+	}
+	xp, err := e.ToPair(x)
+	if err != nil {
+		return nil, err
+	}
+	ys, err := f(e.Pair(), xp)
+	if err != nil {
+		return nil, err
+	}
+	flat := make([]*mpc.Share, len(ys))
+	for i, y := range ys {
+		if flat[i], err = mpc.Reshape(y, y.Len()); err != nil {
+			return nil, err
+		}
+	}
+	all, err := mpc.Concat(0, flat...)
+	if err != nil {
+		return nil, err
+	}
+	if all, err = e.FromPair(all); err != nil {
+		return nil, err
+	}
+	off := 0
+	for i, y := range ys {
+		s, err := mpc.Slice(all, 0, off, off+y.Len())
+		if err != nil {
+			return nil, err
+		}
+		if ys[i], err = mpc.Reshape(s, y.Shape...); err != nil {
+			return nil, err
+		}
+		off += y.Len()
+	}
+	return ys, nil
+}

@@ -25,15 +25,16 @@ import (
 // absolute error stays below 3e-4 on [−16, 16] (TestActivations), and the asymptotes are exact
 // for any |x| < 2^(62−2f) (2^30).
 //
-// Cost per element (TestApproxCosts). By FSS: one LessThan of 14 thresholds (one opened word
-// and one DCF key; in 3pc the segment's 4 values are reshared), then two MulTrunc levels of one
-// product each: 4 rounds, 48 bytes online and 48 offline in 2pc, 32 and 32 in 3pc (P2: 2
-// rounds). By the circuit: 8 comparisons, then 4 products in two MulTrunc levels (96 bytes
-// online and 96 offline in 2pc, 64 and 64 in 3pc). In total:
+// Cost per element (TestApproxCosts). By FSS: x fixed (2pc: 1 round, 8 bytes), one LessThan of
+// the fixed x against 14 thresholds mapped to the 3 coefficients (no round: the fix's opened
+// difference is the masked value; one DCF key), then two truncated products that open only the
+// coefficient operand; 3pc runs the same on its two-party view (mpc.Engine.Pair) and moves the
+// result back (1 round, 8 bytes at P0 and P1; P2 sends nothing). By the circuit: 8
+// comparisons, then 4 products in two MulTrunc levels. In total:
 //
 //	            rounds  online B               offline B
-//	2pc FSS     5       56                     1576
-//	3pc FSS     6       72 (P0, P1), 48 (P2)   1560
+//	2pc FSS     5       40                     1576
+//	3pc FSS     6       48 (P0, P1), 0 (P2)    1576
 //	2pc circuit 12      1569                   928
 //	3pc circuit 12      1408 (P0), 896 (P1)    64
 func GeLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
@@ -49,9 +50,8 @@ func GeLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 // stays below 3e-4 on [−16, 16] (TestActivations); exact asymptotes for |x| < 2^(62−2f).
 //
 // Cost per element: by FSS exactly GeLU's (one opened word and one key whatever the number of
-// cuts): 5 rounds (2pc) and 6 (3pc), 56 and 72 bytes online, offline 1576 and 1560; by the
-// circuit 12 rounds, 1937.25 bytes online (2pc; 3pc: 1744 at P0, 1104 at P1), offline 1136 and
-// 64.
+// cuts): 5 rounds (2pc) and 6 (3pc), 40 and 48 bytes online, offline 1576; by the circuit 12
+// rounds, 1937.25 bytes online (2pc; 3pc: 1744 at P0, 1104 at P1), offline 1136 and 64.
 func SiLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	return fittedActivation(e, "silu", x, &siluQuadratic, &siluCubic)
 }
@@ -66,7 +66,16 @@ func fittedActivation(e mpc.Engine, op string, x *mpc.Share, quadratic, cubic *p
 	var y *mpc.Share
 	var err error
 	if e.Comparison() == mpc.CompareFSS {
-		y, err = quadraticOnFixed(e, x, quadratic)
+		// In 3pc on the two-party view, where the fix makes the lookup and both products
+		// cheaper than their replicated forms.
+		var ys []*mpc.Share
+		ys, err = onPair(e, x, func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error) {
+			y, err := quadraticOnFixed(pe, x, quadratic)
+			return []*mpc.Share{y}, err
+		})
+		if err == nil {
+			y = ys[0]
+		}
 	} else {
 		y, err = piecewisePoly(e, x, cubic, e.Frac(), e.Frac())
 	}

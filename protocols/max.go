@@ -39,7 +39,7 @@ const maxArity = 512
 // levels, where every comparison costs its material, and end with a few wide ones; circuit
 // plans use only wide levels, to save its 8-round comparisons.
 func PlanTournament(p mpc.Protocol, cmp mpc.Comparison, rows, n int, link Link) Tournament {
-	b := backend{p, cmp}
+	b := backend{p, cmp}.view()
 	type best struct {
 		t float64
 		k int
@@ -230,7 +230,8 @@ func withLast(shape []int, tail ...int) []int {
 // Max returns the maximum along the last axis (shape x.Shape with the last axis set to 1),
 // exactly, for |x| < 2^62 as ring integers (real values below 2^46 at 16 fractional bits). Every
 // row and head of x shares the rounds. It runs the tournament PlanTournament chooses for WAN
-// and the engine's protocol and comparison method; MaxWith takes any plan.
+// and the engine's protocol and comparison method; MaxWith takes any plan. In 3pc with FSS
+// comparisons it runs on the engine's two-party view, as Argmax explains.
 //
 // Cost, as measured (TestMaxCost, TestMaxDocFigures), per input element; online bytes are those
 // of the party that sends most, offline bytes the material P1 receives (the most of any party),
@@ -238,15 +239,15 @@ func withLast(shape []int, tail ...int) []int {
 //
 //	shape      backend      plan                 rounds  online B  offline B  binary
 //	[12 1024]  2pc FSS      [2 2 2 2 5 13]       14      25.7      1750.5     20
-//	           3pc FSS      [2 2 3 6 15]         20      36.0      1994.9     30
+//	           3pc FSS      [2 2 2 2 5 13]       15      25.7      1750.5     21
 //	           2pc circuit  [4 8 32]             30      552.7     361.4      90
 //	           3pc circuit  [13 79]              22      1639.2    207.0      90
 //	[50257]    2pc FSS      [2 2 2 2 2 4 9 44]   19      24.8      1638.5     32
-//	           3pc FSS      [2 2 2 2 2 3 10 53]  29      26.6      1642.6     48
+//	           3pc FSS      [2 2 2 2 2 4 9 44]   20      24.8      1638.5     33
 //	           2pc circuit  [3 6 16 175]         40      497.0     341.0      144
 //	           3pc circuit  [3 6 16 175]         43      468.8     35.6       144
 //	[12 64]    2pc FSS      [5 13]               6       50.9      4968.4     12
-//	           3pc FSS      [3 22]               9       138.6     7083.4     18
+//	           3pc FSS      [5 13]               7       51.0      4968.4     13
 //	           2pc circuit  [64]                 10      5823.7    3795.9     54
 //	           3pc circuit  [64]                 11      5571.9    512.0      54
 //
@@ -269,11 +270,14 @@ func MaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (*mpc.Share, error) {
 	if err := plan.validate("max", n); err != nil {
 		return nil, err
 	}
-	v, _, _, err := tournament(e, "max", x2, plan, true, trackNone)
+	v, err := onPair(e, x2, func(pe mpc.Engine, x2 *mpc.Share) ([]*mpc.Share, error) {
+		v, _, _, err := tournament(pe, "max", x2, plan, true, trackNone)
+		return []*mpc.Share{v}, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return mpc.Reshape(v, withLast(x.Shape, 1)...)
+	return mpc.Reshape(v[0], withLast(x.Shape, 1)...)
 }
 
 // Argmax returns the position of the maximum along the last axis, as a one-hot selection of
@@ -289,21 +293,26 @@ func MaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (*mpc.Share, error) {
 //     sum of the one-hot. Cheapest in rounds, for short rows.
 //   - index: the position is selected with the value (free at the first level, where it is
 //     public; one more product per selection after), and the engine's OneHot turns it into
-//     the one-hot at the end: Max's rounds plus OneHot's (1 in 2pc, 2 in 3pc). Over GPT-2's
-//     vocabulary in 2pc it costs a quarter of the one-hot way's bytes for one round more; in
-//     3pc, where a product is cheaper and OneHot dearer, the two rounds cost more on WAN
-//     than the 2.2 MB they save, and the one-hot way is chosen.
+//     the one-hot at the end: Max's rounds plus OneHot's (1 in 2pc). Over GPT-2's vocabulary
+//     it costs a quarter of the one-hot way's bytes for one round more.
+//
+// In 3pc with FSS comparisons, Max and Argmax run on the engine's two-party view
+// (mpc.Engine.Pair: P0 and P1 on additive shares, P2 their dealer), so they cost what they cost
+// in 2pc plus one round that moves the results back (8 bytes per result element at P0 and
+// P1): the replicated form reshares every comparison bit and every selection, which over
+// GPT-2's vocabulary cost 82.5 bytes per element at P0 and P1 (and 29 rounds) against 40.8
+// (21 rounds) in the view. With the circuit, 3pc keeps the replicated form.
 //
 // Cost, as measured (TestMaxCost, TestMaxDocFigures), per input element, with Max's plans and
 // figures as there:
 //
 //	shape      backend      plan                 carries  rounds  online B  offline B
 //	[50257]    2pc FSS      [2 2 2 2 2 4 9 44]   index    20      32.8      1652.9
-//	           3pc FSS      [2 2 2 2 2 3 10 53]  one-hot  29      82.5      1642.6
+//	           3pc FSS      [2 2 2 2 2 4 9 44]   index    21      40.8      1652.9
 //	           2pc circuit  [3 6 16 175]         index    41      502.3     354.0
 //	           3pc circuit  [3 6 16 175]         one-hot  43      492.7     35.6
 //	[12 1024]  2pc FSS      [2 2 2 2 5 13]       one-hot  14      105.5     1790.4
-//	           3pc FSS      [2 2 3 6 15]         one-hot  20      67.9      1994.9
+//	           3pc FSS      [2 2 2 2 5 13]       one-hot  15      113.5     1790.4
 //	           2pc circuit  [4 8 32]             one-hot  30      584.2     377.1
 //	           3pc circuit  [13 79]              one-hot  22      1646.6    207.0
 func Argmax(e mpc.Engine, x *mpc.Share) (onehot, index *mpc.Share, err error) {
@@ -323,11 +332,25 @@ func ArgmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (onehot, index *mpc
 	if err := plan.validate("argmax", n); err != nil {
 		return nil, nil, err
 	}
-	return argmaxBy(e, x, x2, plan, argmaxTracking(backend{e.Protocol(), e.Comparison()}, rows, n, plan, WAN))
+	r, err := onPair(e, x2, func(pe mpc.Engine, x2 *mpc.Share) ([]*mpc.Share, error) {
+		oh, idx, err := argmaxBy(pe, x2, plan, argmaxTracking(backend{pe.Protocol(), pe.Comparison()}, rows, n, plan, WAN))
+		return []*mpc.Share{oh, idx}, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if onehot, err = mpc.Reshape(r[0], x.Shape...); err != nil {
+		return nil, nil, err
+	}
+	if index, err = mpc.Reshape(r[1], withLast(x.Shape, 1)...); err != nil {
+		return nil, nil, err
+	}
+	return onehot, index, nil
 }
 
-// argmaxBy is ArgmaxWith carrying the position by track, for x and its rows×n view x2.
-func argmaxBy(e mpc.Engine, x, x2 *mpc.Share, plan Tournament, track tracking) (onehot, index *mpc.Share, err error) {
+// argmaxBy is ArgmaxWith on the rows×n share x2 carrying the position by track: the rows×n
+// one-hot and the rows×1 index.
+func argmaxBy(e mpc.Engine, x2 *mpc.Share, plan Tournament, track tracking) (onehot, index *mpc.Share, err error) {
 	n := x2.Shape[1]
 	_, oh, idx, err := tournament(e, "argmax", x2, plan, false, track)
 	if err != nil {
@@ -337,22 +360,19 @@ func argmaxBy(e mpc.Engine, x, x2 *mpc.Share, plan Tournament, track tracking) (
 		if oh, err = e.OneHot(idx, n); err != nil {
 			return nil, nil, fmt.Errorf("protocols: argmax: %w", err)
 		}
-	} else {
-		pos := mpc.NewTensor(n, 1)
-		for i := range pos.Data {
-			pos.Data[i] = uint64(i)
-		}
-		if idx, err = e.MatMulPublic(oh, pos); err != nil {
+		if oh, err = mpc.Reshape(oh, x2.Shape...); err != nil {
 			return nil, nil, err
 		}
+		return oh, idx, nil
 	}
-	if onehot, err = mpc.Reshape(oh, x.Shape...); err != nil {
+	pos := mpc.NewTensor(n, 1)
+	for i := range pos.Data {
+		pos.Data[i] = uint64(i)
+	}
+	if idx, err = e.MatMulPublic(oh, pos); err != nil {
 		return nil, nil, err
 	}
-	if index, err = mpc.Reshape(idx, withLast(x.Shape, 1)...); err != nil {
-		return nil, nil, err
-	}
-	return onehot, index, nil
+	return oh, idx, nil
 }
 
 // argmaxTracking returns how Argmax carries the position for rows rows of n under plan: the
@@ -362,6 +382,22 @@ func argmaxTracking(b backend, rows, n int, plan Tournament, link Link) tracking
 		return trackIndex
 	}
 	return trackOneHot
+}
+
+// maxCost is the exact traffic of MaxWith under plan, on the pair view where b has one.
+func maxCost(b backend, rows, n int, plan Tournament) meterCost {
+	c := tournamentCost(b.view(), rows, n, plan, true, trackNone)
+	c.add(fromPairCost(b, rows))
+	return c
+}
+
+// argmaxTotal is the exact traffic of ArgmaxWith under plan: the tracking argmaxTracking picks,
+// on the pair view where b has one, with the one-hot and the index moved back.
+func argmaxTotal(b backend, rows, n int, plan Tournament) meterCost {
+	in := b.view()
+	c := argmaxCost(in, rows, n, plan, argmaxTracking(in, rows, n, plan, WAN))
+	c.add(fromPairCost(b, rows*(n+1)))
+	return c
 }
 
 // argmaxCost is the exact traffic of Argmax carrying the position by track.

@@ -86,7 +86,10 @@ func TestMaxArgmax(t *testing.T) {
 						if err != nil {
 							break
 						}
-						oh, idx, err = argmaxBy(e, x, x2, plan, track)
+						if oh, idx, err = argmaxBy(e, x2, plan, track); err == nil {
+							oh, _ = mpc.Reshape(oh, x.Shape...)
+							idx, _ = mpc.Reshape(idx, withLast(x.Shape, 1)...)
+						}
 						res = append(res, oh, idx)
 					}
 					return res, err
@@ -193,9 +196,9 @@ func TestMaxCost(t *testing.T) {
 						}
 						return Max(e, sh[e.Party()])
 					})
-					want := tournamentCost(b, rows, n, plan, true, trackNone)
+					want := maxCost(b, rows, n, plan)
 					if arg {
-						want = argmaxCost(b, rows, n, plan, argmaxTracking(b, rows, n, plan, WAN))
+						want = argmaxTotal(b, rows, n, plan)
 					}
 					assertMeterCost(t, st, want)
 					el := float64(rows * n)
@@ -221,23 +224,23 @@ func TestMaxDocFigures(t *testing.T) {
 		binary          int64   // rounds of the binary tournament
 	}{
 		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 1024, false, false, Tournament{2, 2, 2, 2, 5, 13}, 14, 25.7, 1750.5, 20},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, false, false, Tournament{2, 2, 3, 6, 15}, 20, 36.0, 1994.9, 30},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, false, false, Tournament{2, 2, 2, 2, 5, 13}, 15, 25.7, 1750.5, 21},
 		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 1024, false, false, Tournament{4, 8, 32}, 30, 552.7, 361.4, 90},
 		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 1024, false, false, Tournament{13, 79}, 22, 1639.2, 207.0, 90},
 		{backend{mpc.TwoPC, mpc.CompareFSS}, 1, 50257, false, false, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 19, 24.8, 1638.5, 32},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, false, false, Tournament{2, 2, 2, 2, 2, 3, 10, 53}, 29, 26.6, 1642.6, 48},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, false, false, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 20, 24.8, 1638.5, 33},
 		{backend{mpc.TwoPC, mpc.CompareCircuit}, 1, 50257, false, false, Tournament{3, 6, 16, 175}, 40, 497.0, 341.0, 144},
 		{backend{mpc.ThreePC, mpc.CompareCircuit}, 1, 50257, false, false, Tournament{3, 6, 16, 175}, 43, 468.8, 35.6, 144},
 		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 64, false, false, Tournament{5, 13}, 6, 50.9, 4968.4, 12},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 64, false, false, Tournament{3, 22}, 9, 138.6, 7083.4, 18},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 64, false, false, Tournament{5, 13}, 7, 51.0, 4968.4, 13},
 		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 64, false, false, Tournament{64}, 10, 5823.7, 3795.9, 54},
 		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 64, false, false, Tournament{64}, 11, 5571.9, 512.0, 54},
 		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 1024, true, false, Tournament{2, 2, 2, 2, 5, 13}, 14, 105.5, 1790.4, 20},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, true, false, Tournament{2, 2, 3, 6, 15}, 20, 67.9, 1994.9, 30},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, true, false, Tournament{2, 2, 2, 2, 5, 13}, 15, 113.5, 1790.4, 21},
 		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 1024, true, false, Tournament{4, 8, 32}, 30, 584.2, 377.1, 90},
 		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 1024, true, false, Tournament{13, 79}, 22, 1646.6, 207.0, 90},
 		{backend{mpc.TwoPC, mpc.CompareFSS}, 1, 50257, true, true, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 20, 32.8, 1652.9, 32},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, true, false, Tournament{2, 2, 2, 2, 2, 3, 10, 53}, 29, 82.5, 1642.6, 48},
+		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, true, true, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 21, 40.8, 1652.9, 33},
 		{backend{mpc.TwoPC, mpc.CompareCircuit}, 1, 50257, true, true, Tournament{3, 6, 16, 175}, 41, 502.3, 354.0, 144},
 		{backend{mpc.ThreePC, mpc.CompareCircuit}, 1, 50257, true, false, Tournament{3, 6, 16, 175}, 43, 492.7, 35.6, 144},
 	}
@@ -246,13 +249,13 @@ func TestMaxDocFigures(t *testing.T) {
 		if !slices.Equal(plan, c.plan) {
 			t.Errorf("%v %dx%d: plan %v, doc says %v", c.b, c.rows, c.n, plan, c.plan)
 		}
-		got := tournamentCost(c.b, c.rows, c.n, plan, true, trackNone)
+		got := maxCost(c.b, c.rows, c.n, plan)
 		if c.argmax {
-			track := argmaxTracking(c.b, c.rows, c.n, plan, WAN)
+			track := argmaxTracking(c.b.view(), c.rows, c.n, plan, WAN)
 			if want := map[bool]tracking{false: trackOneHot, true: trackIndex}[c.index]; track != want {
 				t.Errorf("%v %dx%d: argmax carries %v, doc says %v", c.b, c.rows, c.n, track, want)
 			}
-			got = argmaxCost(c.b, c.rows, c.n, plan, track)
+			got = argmaxTotal(c.b, c.rows, c.n, plan)
 		}
 		el := float64(c.rows * c.n)
 		on, off := float64(got.maxSent())/el, float64(got.offline[1])/el
@@ -260,7 +263,7 @@ func TestMaxDocFigures(t *testing.T) {
 			t.Errorf("%v %dx%d argmax=%v: %d rounds, %.1f / %.1f B/elem; doc says %d, %.1f / %.1f",
 				c.b, c.rows, c.n, c.argmax, got.maxRounds(), on, off, c.rounds, c.online, c.offline)
 		}
-		if bin := tournamentCost(c.b, c.rows, c.n, BinaryTournament(c.n), true, trackNone).maxRounds(); bin != c.binary {
+		if bin := maxCost(c.b, c.rows, c.n, BinaryTournament(c.n)).maxRounds(); bin != c.binary {
 			t.Errorf("%v: binary tournament over %d: %d rounds, doc says %d", c.b, c.n, bin, c.binary)
 		}
 	}

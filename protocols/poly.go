@@ -307,7 +307,8 @@ const quadraticHeadroom = 6
 //
 // Cost per element: 2pc 5 rounds (fix 1, the two truncated products 2 each), 40 bytes online
 // (8 + 2·16), offline one DCF key and 2·24 bytes; 3pc (where Fix is free) a LessThan mapped to
-// the 3 coefficients and two MulTrunc: 6 rounds, 64 bytes at P0 and P1, 48 at P2.
+// the 3 coefficients and two MulTrunc: 6 rounds, 64 bytes at P0 and P1, 48 at P2 (GeLU and
+// SiLU run it on 3pc's two-party view instead, in 2pc's form).
 func quadraticOnFixed(e mpc.Engine, x *mpc.Share, t *polyTable) (*mpc.Share, error) {
 	f := e.Frac()
 	cf := f + quadraticHeadroom

@@ -39,21 +39,24 @@ const eligiblePenalty = uint64(1) << 60
 // is a local weighted sum of sel. For k = 1, Argmax costs fewer bytes and more rounds.
 //
 // Cost, as measured (TestTopKCost), whatever n and k: by FSS comparisons (the default) 2 rounds
-// in 2pc and 4 in 3pc; by the circuit 9 and 10. Per input element ((n−1)/2 comparisons and one
+// in 2pc and 3 in 3pc; by the circuit 9 and 10. Per input element ((n−1)/2 comparisons and one
 // one-hot), with N = 2^ceil(log2 n) and w = max(k, N/2 + 1), bytes online per party and offline
 // (material to P1, the most of any party):
 //
 //	          online (P0)             offline
 //	2pc FSS   4·(n−1) + 8             764·(n−1) + 8·N
-//	3pc FSS   8·(n−1) + 8 + 8·w       764·(n−1) + 8·N
+//	3pc FSS   4·(n−1) + 8 + 8·k       764·(n−1) + 8·N
 //	2pc circ  92.0625·(n−1) + 8       52·(n−1) + 8·N
 //	3pc circ  84·(n−1) + 8 + 8·w      8·N
 //
-// (P1 also gets a 16-byte key per 4096 FSS comparisons; in 3pc by the circuit P1 and P2 send
-// 52·(n−1) + 8 + 8·w.) For 12 heads, top 16 of 64: 260 B (2pc FSS), 776 (3pc FSS), 5,808
-// (2pc circuit), 5,564 (3pc circuit) online per element, offline 48,644, 48,644, 3,788 and 512;
-// top 32 of 128: 516, 1,544, 11,700 and 11,196 online, offline 98,052, 98,052, 7,628 and
-// 1,024. By FSS the material dominates: 150 MB for top 32 of 128 over 12 heads.
+// In 3pc with FSS comparisons the ranking runs on the engine's two-party view (see Argmax),
+// and only the k selection rows come back (8·k bytes per element at P0 and P1; P2 sends
+// nothing); the replicated form cost 8·(n−1) + 8 + 8·w and 4 rounds. (P1 also gets a 16-byte
+// key per 4096 FSS comparisons; in 3pc by the circuit P1 and P2 send 52·(n−1) + 8 + 8·w.) For
+// 12 heads, top 16 of 64: 260 B (2pc FSS), 388 (3pc FSS), 5,808 (2pc circuit), 5,564 (3pc
+// circuit) online per element, offline 48,644, 48,644, 3,788 and 512; top 32 of 128: 516, 772,
+// 11,700 and 11,196 online, offline 98,052, 98,052, 7,628 and 1,024. By FSS the material
+// dominates: 150 MB for top 32 of 128 over 12 heads.
 func TopK(e mpc.Engine, x *mpc.Share, k int) (sel, idx *mpc.Share, err error) {
 	return TopKWith(e, x, k, TopKOptions{})
 }
@@ -119,41 +122,10 @@ func TopKWith(e mpc.Engine, x *mpc.Share, k int, opt TopKOptions) (sel, idx *mpc
 		parts = append(parts, fs)
 	}
 	if kf > 0 {
-		// oh: rows×nf×w, the one-hot of every free element's rank among the free ones.
-		var oh *mpc.Share
-		if nf == 1 {
-			if oh, err = constShare(e, filledTensor(1, rows, 1, 1)); err != nil {
-				return nil, nil, err
-			}
-		} else {
-			xf, err := mpc.Take(x2, 1, free)
-			if err != nil {
-				return nil, nil, err
-			}
-			all := make([]int, nf)
-			for i := range all {
-				all[i] = i
-			}
-			pp := planPairs([][]int{all})
-			c, err := pp.compare(e, op, xf)
-			if err != nil {
-				return nil, nil, err
-			}
-			rank, err := pp.ranks(e, c)
-			if err != nil {
-				return nil, nil, err
-			}
-			if oh, err = e.OneHot(rank, onehotCols(nf, kf)); err != nil {
-				return nil, nil, fmt.Errorf("protocols: %s: %w", op, err)
-			}
-		}
-		// Row r of the selection is column r of oh, spread over the n positions (forced
+		// Row r of the selection is row r of ot, spread over the n positions (forced
 		// positions read an appended zero column).
-		ot, err := mpc.Transpose(oh)
+		ot, err := rankRows(e, op, x2, free, kf)
 		if err != nil {
-			return nil, nil, err
-		}
-		if ot, err = mpc.Slice(ot, 1, 0, kf); err != nil {
 			return nil, nil, err
 		}
 		if nforce > 0 {
@@ -190,6 +162,51 @@ func TopKWith(e mpc.Engine, x *mpc.Share, k int, opt TopKOptions) (sel, idx *mpc
 		return nil, nil, err
 	}
 	return sel, idx, nil
+}
+
+// rankRows returns, for the rows×n share x2 and its columns free, the rows×kf×len(free) share
+// whose row r is the one-hot of the free element of rank r (0: the largest): every pair
+// compared in one LTZ batch, ranks as local sums of the bits, one OneHot, then its columns
+// 0..kf−1. In 3pc with FSS comparisons it runs on the engine's two-party view (see Argmax) and
+// moves only those kf rows back.
+func rankRows(e mpc.Engine, op string, x2 *mpc.Share, free []int, kf int) (*mpc.Share, error) {
+	rows, nf := x2.Shape[0], len(free)
+	if nf == 1 {
+		return constShare(e, filledTensor(1, rows, 1, 1))
+	}
+	xf, err := mpc.Take(x2, 1, free)
+	if err != nil {
+		return nil, err
+	}
+	ot, err := onPair(e, xf, func(pe mpc.Engine, xf *mpc.Share) ([]*mpc.Share, error) {
+		all := make([]int, nf)
+		for i := range all {
+			all[i] = i
+		}
+		pp := planPairs([][]int{all})
+		c, err := pp.compare(pe, op, xf)
+		if err != nil {
+			return nil, err
+		}
+		rank, err := pp.ranks(pe, c)
+		if err != nil {
+			return nil, err
+		}
+		oh, err := pe.OneHot(rank, onehotCols(nf, kf)) // rows×nf×w
+		if err != nil {
+			return nil, fmt.Errorf("protocols: %s: %w", op, err)
+		}
+		ot, err := mpc.Transpose(oh)
+		if err != nil {
+			return nil, err
+		}
+		ot, err = mpc.Slice(ot, 1, 0, kf)
+		return []*mpc.Share{ot}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ot[0], nil
 }
 
 // TopKMask returns the 0/1 mask (plain ring integers, x's shape) of the elements TopKWith
@@ -247,7 +264,9 @@ func topkCost(b backend, rows, n, k, nforce int) meterCost {
 	if kf == 0 || nf == 1 {
 		return c
 	}
-	c.add(ltzCost(b, rows*nf*(nf-1)/2))
-	c.add(oneHotCost(b.p, rows*nf, onehotCols(nf, kf)))
+	in := b.view()
+	c.add(ltzCost(in, rows*nf*(nf-1)/2))
+	c.add(oneHotCost(in.p, rows*nf, onehotCols(nf, kf)))
+	c.add(fromPairCost(b, rows*kf*nf))
 	return c
 }
