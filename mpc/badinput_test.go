@@ -95,6 +95,21 @@ func TestWrongLengthMessage(t *testing.T) {
 		// P0 only sends in b2a.
 		{"ltz-circuit-b2a", "b2a", mpc.CompareCircuit, 7, mpc.TwoPC, one(func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return e.LTZ(x) })},
 		{"less", "ltz", "", 0, "", one(func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return mpc.Less(e, x, x) })},
+		// 3pc's two-party view: its comparison's opening, and the round back out of it.
+		{"pair-ltz", "ltz", mpc.CompareFSS, 0, mpc.ThreePC, one(func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
+			xp, err := e.ToPair(x)
+			if err != nil {
+				return nil, err
+			}
+			return e.Pair().LTZ(xp)
+		})},
+		{"frompair", "from pair", "", 0, mpc.ThreePC, one(func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
+			xp, err := e.ToPair(x)
+			if err != nil {
+				return nil, err
+			}
+			return e.FromPair(xp)
+		})},
 	}
 	for _, p := range protocols {
 		for _, oc := range ops {

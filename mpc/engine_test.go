@@ -1261,3 +1261,22 @@ func TestFixedOperands(t *testing.T) {
 		}
 	}
 }
+
+// TestPairBadInput checks that moving a malformed share into or out of the two-party view is an
+// error naming the operation, with no round started.
+func TestPairBadInput(t *testing.T) {
+	_, err := mpctest.RunErr(mpc.ThreePC, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (bool, error) {
+		bad := &mpc.Share{Shape: []int{4}, Own: make([]uint64, 3), Next: make([]uint64, 4)}
+		if _, err := e.ToPair(bad); err == nil || !strings.Contains(err.Error(), "to pair") {
+			return false, fmt.Errorf("ToPair of 3 elements for [4]: %v", err)
+		}
+		short := &mpc.Share{Shape: []int{4}, Own: make([]uint64, 2)}
+		if _, err := e.FromPair(short); e.Party() != 2 && (err == nil || !strings.Contains(err.Error(), "from pair")) {
+			return false, fmt.Errorf("FromPair of 2 elements for [4]: %v", err)
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
