@@ -242,11 +242,8 @@ func MeasureDecode(opt DecodeOptions, policies ...func() (infer.Policy, error)) 
 		}
 		return pol.Name(), func() error {
 			for range opt.Steps {
-				logits, err := s.Decode(tok)
-				if err != nil {
-					return err
-				}
-				if tok, _, err = s.Next(logits); err != nil {
+				var err error
+				if tok, _, err = s.DecodeNext(tok); err != nil {
 					return err
 				}
 			}

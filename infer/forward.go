@@ -10,9 +10,11 @@ import (
 )
 
 // forward runs rows tokens (one-hot shares) at positions Len().. through every block and
-// returns the logits of the last one. decode selects policy attention (one row) instead of
-// causal prefill attention.
-func (s *Session) forward(tokens *mpc.Share, decode bool) (*mpc.Share, error) {
+// returns the logits of the last one: at Frac fractional bits, or, with raw, the classifier's
+// product untruncated (2·Frac bits), which an argmax ranks the same and more exactly, as a share
+// of protocols.TournamentView (see classify). decode
+// selects policy attention (one row) instead of causal prefill attention.
+func (s *Session) forward(tokens *mpc.Share, decode, raw bool) (*mpc.Share, error) {
 	p := &prog{e: s.e}
 	pos0, rows := s.pos, tokens.Shape[0]
 	x := s.embed(p, tokens, pos0)
@@ -20,7 +22,7 @@ func (s *Session) forward(tokens *mpc.Share, decode bool) (*mpc.Share, error) {
 		x = s.block(p, l, x, rows, pos0, decode)
 	}
 	last := p.slice(x, 0, rows-1, rows)
-	logits := s.classify(p, s.finalNorm(p, last))
+	logits := s.classify(p, s.finalNorm(p, last), raw)
 	if p.err != nil {
 		return nil, p.err
 	}
@@ -217,8 +219,16 @@ func (s *Session) finalNorm(p *prog, x *mpc.Share) *mpc.Share {
 	return s.norm(p, x, s.w.FinalNorm, s.w.FinalNormBias)
 }
 
-// classify returns the [1][Vocab] logits x·Classifier.
-func (s *Session) classify(p *prog, x *mpc.Share) *mpc.Share {
+// classify returns the [1][Vocab] logits x·Classifier, truncated to Frac bits; or, with raw,
+// untruncated and as a share of protocols.TournamentView (3pc with FSS: delivered to the
+// two-party view, where the argmax runs).
+func (s *Session) classify(p *prog, x *mpc.Share, raw bool) *mpc.Share {
 	defer p.scope("lm_head/classify")()
-	return p.matmul(x, s.cls)
+	if !raw {
+		return p.matmul(x, s.cls)
+	}
+	if protocols.TournamentView(s.e) != s.e {
+		return p.do("matmul", func() (*mpc.Share, error) { return s.e.MatMulPair(x, s.cls) })
+	}
+	return p.do("matmul", func() (*mpc.Share, error) { return s.e.MatMul(x, s.cls) })
 }

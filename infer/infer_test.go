@@ -249,6 +249,76 @@ func TestTinyGPT2(t *testing.T) {
 	}
 }
 
+// TestGenerateGreedy checks Generate, whose greedy steps take the argmax on the untruncated
+// classifier product (PrefillNext, DecodeNext), against the float64 reference's tokens, and the
+// meter: it saves the truncation of the logits that Prefill/Decode then Next pays.
+func TestGenerateGreedy(t *testing.T) {
+	m, err := model.RandomModel("gpt2-test", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := []int{3, 17, 42, 5, 99, 1, 0, 64}
+	for i := range prompt {
+		prompt[i] %= m.Config.Vocab
+	}
+	const n = 6
+	refTok, _ := reference(t, m, prompt, n, nil)
+	for _, p := range backends {
+		t.Run(string(p), func(t *testing.T) {
+			shares, err := ShareModel(m, p, testFrac)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := mpc.Split(p, oneHot(prompt, m.Config.Vocab))
+			if err != nil {
+				t.Fatal(err)
+			}
+			type party struct {
+				ids  []*mpc.Share
+				stat mpc.Stat
+			}
+			res, err := inproc.Run(p, inproc.Memory, mpc.Config{Frac: testFrac}, func(e mpc.Engine) (party, error) {
+				var out party
+				s, err := NewSession(e, shares[e.Party()], Options{})
+				if err != nil {
+					return out, err
+				}
+				err = s.Generate(in[e.Party()], n, func(_ int, id *mpc.Share) error {
+					out.ids = append(out.ids, id)
+					return nil
+				})
+				out.stat = e.Meter().Under("decode/lm_head/classify")
+				return out, err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for step := range n {
+				var ids []*mpc.Share
+				for _, r := range res {
+					ids = append(ids, r.ids[step])
+				}
+				if got := int(int64(mpctest.Reveal(t, p, ids).Data[0])); got != refTok[step] {
+					t.Fatalf("token %d: %d, reference %d", step, got, refTok[step])
+				}
+			}
+			// Each of the n−1 decode steps' classifier is one product (1 round at P1, which
+			// receives in both protocols), with no truncation round. In 3pc the product goes
+			// to the two-party view: P2 sends its term to P1, 8 bytes per logit, and P0 and P1
+			// send nothing.
+			if r := res[1].stat.Rounds; r != int64(n-1) {
+				t.Errorf("decode classifier: %d rounds at P1 over %d steps, want %d (no truncation)", r, n-1, n-1)
+			}
+			if p == mpc.ThreePC {
+				want := int64(8 * m.Config.Vocab * (n - 1))
+				if s := res[2].stat.OnlineSent; s != want || res[0].stat.OnlineSent != 0 || res[1].stat.OnlineSent != 0 {
+					t.Errorf("decode classifier: P0, P1, P2 sent %d, %d, %d bytes; want 0, 0, %d", res[0].stat.OnlineSent, res[1].stat.OnlineSent, s, want)
+				}
+			}
+		})
+	}
+}
+
 func TestShareFile(t *testing.T) {
 	m, err := model.RandomModel("llama-test", 3)
 	if err != nil {

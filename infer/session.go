@@ -95,6 +95,24 @@ func (s *Session) Len() int { return s.pos }
 // attention and evict, and returns shares of the logits ([Vocab], fixed point) that predict
 // the token after the prompt. It may be called once per session.
 func (s *Session) Prefill(tokens *mpc.Share) (*mpc.Share, error) {
+	return s.prefill(tokens, false)
+}
+
+// PrefillNext is Prefill followed by Next, with the argmax taken on the classifier's product
+// before truncation (the logits at 2·Frac fractional bits rank as the truncated ones do, without
+// their rounding): it saves the truncation of the Vocab logits (2pc: 16 bytes per logit and a
+// round), and in 3pc with FSS the product goes straight to the two-party view where the argmax
+// runs (8 bytes per logit from P2, instead of 48 from the three parties for the truncated
+// replicated product). Greedy generation uses it.
+func (s *Session) PrefillNext(tokens *mpc.Share) (onehot, id *mpc.Share, err error) {
+	logits, err := s.prefill(tokens, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.next(logits, true)
+}
+
+func (s *Session) prefill(tokens *mpc.Share, raw bool) (*mpc.Share, error) {
 	if s.prompt != 0 {
 		return nil, errors.New("infer: prefill called twice on one session")
 	}
@@ -106,12 +124,26 @@ func (s *Session) Prefill(tokens *mpc.Share) (*mpc.Share, error) {
 	}
 	s.prompt, s.phase = tokens.Shape[0], "prefill"
 	defer s.e.Meter().Scope(s.phase)()
-	return s.forward(tokens, false)
+	return s.forward(tokens, false, raw)
 }
 
 // Decode appends one token, given as shares of its one-hot row ([1][Vocab]), after Prefill and
 // returns shares of the logits that predict the next one.
 func (s *Session) Decode(token *mpc.Share) (*mpc.Share, error) {
+	return s.decode(token, false)
+}
+
+// DecodeNext is Decode followed by Next, with the argmax on the untruncated logits as in
+// PrefillNext: one greedy decoding step.
+func (s *Session) DecodeNext(token *mpc.Share) (onehot, id *mpc.Share, err error) {
+	logits, err := s.decode(token, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.next(logits, true)
+}
+
+func (s *Session) decode(token *mpc.Share, raw bool) (*mpc.Share, error) {
 	if s.prompt == 0 {
 		return nil, errors.New("infer: decode before prefill")
 	}
@@ -123,7 +155,7 @@ func (s *Session) Decode(token *mpc.Share) (*mpc.Share, error) {
 	}
 	s.phase = "decode"
 	defer s.e.Meter().Scope(s.phase)()
-	return s.forward(token, true)
+	return s.forward(token, true, raw)
 }
 
 func (s *Session) checkTokens(t *mpc.Share) error {
@@ -144,9 +176,18 @@ func (s *Session) checkTokens(t *mpc.Share) error {
 // (ties to the lower id): it returns shares of its one-hot row ([1][Vocab], the next Decode's
 // input, which stays inside the parties) and of its id ([1], for the client only).
 func (s *Session) Next(logits *mpc.Share) (onehot, id *mpc.Share, err error) {
+	return s.next(logits, false)
+}
+
+// next is Next, for logits given as a share of protocols.TournamentView when inView.
+func (s *Session) next(logits *mpc.Share, inView bool) (onehot, id *mpc.Share, err error) {
 	defer s.e.Meter().Scope(s.phase)()
 	defer s.e.Meter().Scope("lm_head/argmax")()
-	oh, idx, err := protocols.Argmax(s.e, logits)
+	argmax := protocols.Argmax
+	if inView {
+		argmax = protocols.ArgmaxInView
+	}
+	oh, idx, err := argmax(s.e, logits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("infer: argmax: %w", err)
 	}
@@ -217,24 +258,39 @@ func (s *Session) GenerateWith(prompt *mpc.Share, n int, smp Sampling, emit func
 	if total := prompt.Shape[0] + n - 1; len(prompt.Shape) == 2 && total > s.cfg.MaxSeq {
 		return fmt.Errorf("infer: prompt of %d tokens plus %d new ones exceeds the context of %d", prompt.Shape[0], n, s.cfg.MaxSeq)
 	}
-	logits, err := s.Prefill(prompt)
-	for step := 0; err == nil; step++ {
-		var oh, id *mpc.Share
+	// next runs the prompt (oh nil) or one more token and picks the following one.
+	next := func(step int, oh *mpc.Share) (*mpc.Share, *mpc.Share, error) {
 		if smp.Greedy() {
-			oh, id, err = s.Next(logits)
-		} else {
-			var u *mpc.Share
-			if u, err = smp.U(step); err == nil {
-				oh, id, err = s.Sample(logits, u, smp.Temperature, smp.TopP)
+			if oh == nil {
+				return s.PrefillNext(prompt)
 			}
+			return s.DecodeNext(oh)
+		}
+		var logits *mpc.Share
+		var err error
+		if oh == nil {
+			logits, err = s.Prefill(prompt)
+		} else {
+			logits, err = s.Decode(oh)
 		}
 		if err != nil {
-			break
+			return nil, nil, err
+		}
+		u, err := smp.U(step)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s.Sample(logits, u, smp.Temperature, smp.TopP)
+	}
+	var oh *mpc.Share
+	for step := 0; ; step++ {
+		var id *mpc.Share
+		var err error
+		if oh, id, err = next(step, oh); err != nil {
+			return err
 		}
 		if err = emit(step, id); err != nil || step == n-1 {
-			break
+			return err
 		}
-		logits, err = s.Decode(oh)
 	}
-	return err
 }

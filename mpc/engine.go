@@ -122,6 +122,10 @@ type Engine interface {
 	// ToPair returns x as a share of Pair(): local (3pc: P0 holds x_0 + x_1, P1 x_2, P2 nothing,
 	// as the dealer does); in 2pc x itself.
 	ToPair(x *Share) (*Share, error)
+	// MatMulPair is MatMul (no truncation) with the product delivered as a share of Pair(), for
+	// a product whose next use runs there: 3pc 1 round, 8 bytes per output element from P2 to
+	// P1 (the replicated product reshares 8 bytes per output from each party); 2pc MatMul.
+	MatMulPair(x, y *Share) (*Share, error)
 	// FromPair returns a share of Pair() as a share of this engine: 3pc 1 round, 8 bytes per
 	// element from P0 and from P1, nothing at P2 (it draws its parts from the PRG streams it
 	// shares with them); in 2pc x itself.

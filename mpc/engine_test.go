@@ -699,6 +699,16 @@ func TestMeterCounts(t *testing.T) {
 			cost{[3]int64{2, 2, 0}, [3]int64{24 * n, 24 * n, 0}, [3]int64{0, 8 * n, 0}}},
 		{"3pc/pair-ltz-fss", mpc.ThreePC, "", nil, false, onPair(func(pe mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return pe.LTZ(x) }),
 			cost{[3]int64{2, 2, 0}, [3]int64{16 * n, 16 * n, 0}, [3]int64{key * n, key*n + 16, 0}}},
+		// MatMulPair, 3pc: P2 sends its local product term to P1 (8 bytes per output); P0 and
+		// P1 send nothing, and P0 has no round. 2pc: MatMul.
+		{"3pc/matmulpair", mpc.ThreePC, "", []int{rows, inner}, false, func(e mpc.Engine, x *mpc.Share) error {
+			xt, err := mpc.Transpose(x)
+			if err != nil {
+				return err
+			}
+			_, err = e.MatMulPair(x, xt)
+			return err
+		}, cost{[3]int64{0, 1, 1}, [3]int64{0, 0, 8 * out}, [3]int64{}}},
 		{"2pc/pair-roundtrip", mpc.TwoPC, "", nil, false, onPair(func(pe mpc.Engine, x *mpc.Share) (*mpc.Share, error) { return x, nil }),
 			cost{}},
 	}
@@ -816,7 +826,19 @@ func TestPair(t *testing.T) {
 					if err != nil {
 						return nil, err
 					}
-					for _, s := range []*mpc.Share{prod, lt, sq, neg} {
+					x2, err := mpc.Reshape(xs[e.Party()], n/3, 3)
+					if err != nil {
+						return nil, err
+					}
+					y2, err := mpc.Reshape(ys[e.Party()], 3, n/3)
+					if err != nil {
+						return nil, err
+					}
+					mm, err := e.MatMulPair(x2, y2) // into the view directly
+					if err != nil {
+						return nil, err
+					}
+					for _, s := range []*mpc.Share{prod, lt, sq, neg, mm} {
 						b, err := e.FromPair(s)
 						if err != nil {
 							return nil, err
@@ -828,7 +850,7 @@ func TestPair(t *testing.T) {
 					if err != nil {
 						return nil, err
 					}
-					return append(out, s), nil
+					return append(out[:4], s, out[4]), nil
 				})
 				got := make([]*mpc.Tensor, len(res[0]))
 				for k := range got {
@@ -854,6 +876,10 @@ func TestPair(t *testing.T) {
 					if d := int64(got[2].Data[i]) - sq; d < -1 || d > 1 {
 						t.Fatalf("element %d: square %d, want %d ± 1", i, int64(got[2].Data[i]), sq)
 					}
+				}
+				xm, ym := &mpc.Tensor{Shape: []int{n / 3, 3}, Data: x.Data}, &mpc.Tensor{Shape: []int{3, n / 3}, Data: y.Data}
+				if want := mpctest.MatMul(xm, ym); !slices.Equal(got[5].Data, want) {
+					t.Fatalf("MatMulPair: product differs from the plaintext one")
 				}
 			})
 		}

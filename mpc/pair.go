@@ -62,6 +62,35 @@ func (e *engine) FromPair(x *Share) (*Share, error) {
 	return e.replicate("from pair", x.Shape, x.Own)
 }
 
+func (e *engine) MatMulPair(x, y *Share) (*Share, error) {
+	x, y, batch, m, k, n, shape, err := matDims(x, y)
+	if err != nil {
+		return nil, err
+	}
+	if e.proto == TwoPC {
+		return e.beaverMatMul("matmul", x, y, batch, m, k, n, shape)
+	}
+	// The local products z_i carry a fresh zero sharing (localMatMul), so z_2 is uniform to
+	// P1, which learns it: P0 keeps z_0, P1 takes z_1 + z_2, P2 keeps nothing (the view's dealer).
+	z := e.localMatMul(x, y, batch, m, k, n)
+	out := &Share{Shape: shape}
+	switch e.party {
+	case 0:
+		out.Own = z
+	case 1:
+		in, err := e.round("matmul", nil, []int{2}, []int{8 * len(z)})
+		if err != nil {
+			return nil, err
+		}
+		out.Own = sum(z, bytesToU64s(in[0]))
+	case 2:
+		if _, err := e.round("matmul", []msg{{1, u64sToBytes(z)}}, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // checkData rejects a 3pc share whose data does not match its shape.
 func (e *engine) checkData(op string, x *Share) error {
 	if err := validShape(x.Shape); err != nil {

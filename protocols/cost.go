@@ -149,19 +149,36 @@ func fromPairCost(b backend, n int) meterCost {
 }
 
 // onPair runs f on x in the engine's two-party view where tournaments run there (see
-// backend.tournaments), moving x in (local) and f's results back (one FromPair, one round, for
-// all of them); elsewhere it runs f on the engine itself.
+// backend.view), moving x in (local) and f's results back (one FromPair, one round, for all of
+// them); elsewhere it runs f on the engine itself.
 func onPair(e mpc.Engine, x *mpc.Share, f func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error)) ([]*mpc.Share, error) {
-	if b := (backend{e.Protocol(), e.Comparison()}); b.view() == b {
+	if TournamentView(e) == e {
 		return f(e, x)
 	}
 	xp, err := e.ToPair(x)
 	if err != nil {
 		return nil, err
 	}
-	ys, err := f(e.Pair(), xp)
-	if err != nil {
-		return nil, err
+	return inView(e, xp, f)
+}
+
+// TournamentView is the engine that Max, Argmax and TopK's ranking compute on: e.Pair() in 3pc
+// with FSS comparisons, e itself otherwise. A caller that produces their input by a product can
+// deliver it there directly (mpc.Engine.MatMulPair) and pass it to ArgmaxInView.
+func TournamentView(e mpc.Engine) mpc.Engine {
+	if b := (backend{e.Protocol(), e.Comparison()}); b.view() != b {
+		return e.Pair()
+	}
+	return e
+}
+
+// inView runs f on xv, a share of TournamentView(e), and moves f's results back to e in one
+// FromPair (nothing where the view is e).
+func inView(e mpc.Engine, xv *mpc.Share, f func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error)) ([]*mpc.Share, error) {
+	ve := TournamentView(e)
+	ys, err := f(ve, xv)
+	if err != nil || ve == e {
+		return ys, err
 	}
 	flat := make([]*mpc.Share, len(ys))
 	for i, y := range ys {

@@ -325,6 +325,23 @@ func Argmax(e mpc.Engine, x *mpc.Share) (onehot, index *mpc.Share, err error) {
 
 // ArgmaxWith is Argmax with an explicit tournament plan.
 func ArgmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (onehot, index *mpc.Share, err error) {
+	return argmaxWith(e, x, plan, false)
+}
+
+// ArgmaxInView is Argmax of x given as a share of TournamentView(e), for instance a product
+// delivered there by mpc.Engine.MatMulPair (in 3pc 8 bytes per element from P2 alone, where a
+// replicated product reshares 8 bytes per element from every party). The results are shares
+// of e, as Argmax's, and so are its costs from there on.
+func ArgmaxInView(e mpc.Engine, x *mpc.Share) (onehot, index *mpc.Share, err error) {
+	_, rows, n, err := rowsOf("argmax", x)
+	if err != nil {
+		return nil, nil, err
+	}
+	return argmaxWith(e, x, PlanTournament(e.Protocol(), e.Comparison(), rows, n, WAN), true)
+}
+
+// argmaxWith is ArgmaxWith, for x a share of TournamentView(e) when inView.
+func argmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament, inV bool) (onehot, index *mpc.Share, err error) {
 	x2, rows, n, err := rowsOf("argmax", x)
 	if err != nil {
 		return nil, nil, err
@@ -332,7 +349,11 @@ func ArgmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (onehot, index *mpc
 	if err := plan.validate("argmax", n); err != nil {
 		return nil, nil, err
 	}
-	r, err := onPair(e, x2, func(pe mpc.Engine, x2 *mpc.Share) ([]*mpc.Share, error) {
+	run := onPair
+	if inV {
+		run = inView
+	}
+	r, err := run(e, x2, func(pe mpc.Engine, x2 *mpc.Share) ([]*mpc.Share, error) {
 		oh, idx, err := argmaxBy(pe, x2, plan, argmaxTracking(backend{pe.Protocol(), pe.Comparison()}, rows, n, plan, WAN))
 		return []*mpc.Share{oh, idx}, err
 	})

@@ -51,11 +51,11 @@ const maskedScore = -(1 << 20)
 //
 //	            rounds  online B                 offline B
 //	2pc FSS     26      273.7                    3520.5
-//	3pc FSS     34      228.0                    3684.5
+//	3pc FSS     29      217.7                    3440.1
 //	2pc circuit 56      1371.9                   928.5
 //	3pc circuit 48      2327.7 (P0), 1551 (P1)   367.0
 //
-// (Without Max: 12, 14, 26 and 26 rounds.)
+// (Without Max: 12, 14, 26 and 26 rounds. In 3pc with FSS, Max runs on the two-party view.)
 func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error) {
 	rows, n, err := lastAxis("softmax", x)
 	if err != nil {

@@ -241,7 +241,6 @@ func RunParty(e mpc.Engine, sh *transport.Shaper, j *Job) (*PartyResult, error) 
 		}
 		t0 := time.Now()
 		var oh *mpc.Share
-		var logits *mpc.Share
 		if random {
 			// The cache as if Context tokens had been prefilled; the first decode input
 			// comes from the client.
@@ -259,18 +258,12 @@ func RunParty(e mpc.Engine, sh *transport.Shaper, j *Job) (*PartyResult, error) 
 			if err != nil {
 				return nil, err
 			}
-			if logits, err = s.Prefill(tokens); err != nil {
-				return nil, err
-			}
-			if oh, _, err = s.Next(logits); err != nil {
+			if oh, _, err = s.PrefillNext(tokens); err != nil {
 				return nil, err
 			}
 		}
 		step := func() error {
-			if logits, err = s.Decode(oh); err != nil {
-				return err
-			}
-			oh, _, err = s.Next(logits)
+			oh, _, err = s.DecodeNext(oh)
 			return err
 		}
 		for range pt.Warmup {
@@ -304,10 +297,7 @@ func RunParty(e mpc.Engine, sh *transport.Shaper, j *Job) (*PartyResult, error) 
 				return nil, err
 			}
 			if err := measure(i, ni, pt.Nets[ni], func() error {
-				logits, err := s.Prefill(tokens)
-				if err == nil {
-					_, _, err = s.Next(logits)
-				}
+				_, _, err := s.PrefillNext(tokens)
 				return err
 			}); err != nil {
 				return nil, err
