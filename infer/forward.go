@@ -12,7 +12,7 @@ import (
 // forward runs rows tokens (one-hot shares) at positions Len().. through every block and
 // returns the logits of the last one: at Frac fractional bits, or, with raw, the classifier's
 // product untruncated (2·Frac bits), which an argmax ranks the same and more exactly, as a share
-// of protocols.TournamentView (see classify). decode
+// of protocols.View (see classify). decode
 // selects policy attention (one row) instead of causal prefill attention.
 func (s *Session) forward(tokens *mpc.Share, decode, raw bool) (*mpc.Share, error) {
 	p := &prog{e: s.e}
@@ -198,6 +198,17 @@ func (s *Session) outProj(p *prog, ly *LayerShares, att *mpc.Share) *mpc.Share {
 func (s *Session) mlp(p *prog, ly *LayerShares, h *mpc.Share, rows int) *mpc.Share {
 	hid := s.cfg.Hidden
 	end := p.scope("up")
+	if s.cfg.Family == model.GPT2 && protocols.View(s.e) != s.e {
+		// 3pc with FSS: the up projection goes straight to the two-party view, where GeLU
+		// runs (upInView), instead of being truncated and reshared on replicated shares.
+		u := p.do("up", func() (*mpc.Share, error) { return s.upInView(h, ly) })
+		end()
+		end = p.scope("gelu")
+		u = p.call("gelu", protocols.GeLUInView, u)
+		end()
+		defer p.scope("down")()
+		return p.linear(u, ly.Down, ly.DownBias)
+	}
 	u := p.linear(h, ly.Up, ly.UpBias)
 	end()
 	if s.cfg.Family == model.GPT2 {
@@ -213,6 +224,29 @@ func (s *Session) mlp(p *prog, ly *LayerShares, h *mpc.Share, rows int) *mpc.Sha
 	return p.linear(u, ly.Down, ly.DownBias)
 }
 
+// upInView returns h·Up + UpBias as a share of protocols.View: the product delivered there
+// (mpc.Engine.MatMulPair: 8 bytes per output from P2), truncated there (2pc's truncation: 8
+// bytes per output from P0 and from P1) and the bias added (moved in locally). The replicated
+// truncated product costs 16 bytes per output at each of the three parties.
+func (s *Session) upInView(h *mpc.Share, ly *LayerShares) (*mpc.Share, error) {
+	pe := protocols.View(s.e)
+	z, err := s.e.MatMulPair(h, ly.Up)
+	if err != nil {
+		return nil, err
+	}
+	if z, err = pe.Trunc(z, s.e.Frac()); err != nil {
+		return nil, err
+	}
+	if ly.UpBias == nil {
+		return z, nil
+	}
+	b, err := s.e.ToPair(ly.UpBias)
+	if err != nil {
+		return nil, err
+	}
+	return pe.Add(z, b)
+}
+
 // finalNorm normalises the last position's hidden state.
 func (s *Session) finalNorm(p *prog, x *mpc.Share) *mpc.Share {
 	defer p.scope("lm_head")()
@@ -220,14 +254,14 @@ func (s *Session) finalNorm(p *prog, x *mpc.Share) *mpc.Share {
 }
 
 // classify returns the [1][Vocab] logits x·Classifier, truncated to Frac bits; or, with raw,
-// untruncated and as a share of protocols.TournamentView (3pc with FSS: delivered to the
+// untruncated and as a share of protocols.View (3pc with FSS: delivered to the
 // two-party view, where the argmax runs).
 func (s *Session) classify(p *prog, x *mpc.Share, raw bool) *mpc.Share {
 	defer p.scope("lm_head/classify")()
 	if !raw {
 		return p.matmul(x, s.cls)
 	}
-	if protocols.TournamentView(s.e) != s.e {
+	if protocols.View(s.e) != s.e {
 		return p.do("matmul", func() (*mpc.Share, error) { return s.e.MatMulPair(x, s.cls) })
 	}
 	return p.do("matmul", func() (*mpc.Share, error) { return s.e.MatMul(x, s.cls) })

@@ -179,7 +179,7 @@ func (s *Session) Next(logits *mpc.Share) (onehot, id *mpc.Share, err error) {
 	return s.next(logits, false)
 }
 
-// next is Next, for logits given as a share of protocols.TournamentView when inView.
+// next is Next, for logits given as a share of protocols.View when inView.
 func (s *Session) next(logits *mpc.Share, inView bool) (onehot, id *mpc.Share, err error) {
 	defer s.e.Meter().Scope(s.phase)()
 	defer s.e.Meter().Scope("lm_head/argmax")()

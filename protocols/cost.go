@@ -152,7 +152,7 @@ func fromPairCost(b backend, n int) meterCost {
 // backend.view), moving x in (local) and f's results back (one FromPair, one round, for all of
 // them); elsewhere it runs f on the engine itself.
 func onPair(e mpc.Engine, x *mpc.Share, f func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error)) ([]*mpc.Share, error) {
-	if TournamentView(e) == e {
+	if View(e) == e {
 		return f(e, x)
 	}
 	xp, err := e.ToPair(x)
@@ -162,20 +162,21 @@ func onPair(e mpc.Engine, x *mpc.Share, f func(pe mpc.Engine, x *mpc.Share) ([]*
 	return inView(e, xp, f)
 }
 
-// TournamentView is the engine that Max, Argmax and TopK's ranking compute on: e.Pair() in 3pc
-// with FSS comparisons, e itself otherwise. A caller that produces their input by a product can
-// deliver it there directly (mpc.Engine.MatMulPair) and pass it to ArgmaxInView.
-func TournamentView(e mpc.Engine) mpc.Engine {
+// View is the engine that the comparison-heavy protocols (Max, Argmax, TopK's ranking,
+// GeLU, SiLU) compute on: e.Pair() in 3pc with FSS comparisons, e itself otherwise. A caller
+// that produces their input by a product can deliver it there directly (mpc.Engine.MatMulPair)
+// and pass it to ArgmaxInView or GeLUInView.
+func View(e mpc.Engine) mpc.Engine {
 	if b := (backend{e.Protocol(), e.Comparison()}); b.view() != b {
 		return e.Pair()
 	}
 	return e
 }
 
-// inView runs f on xv, a share of TournamentView(e), and moves f's results back to e in one
+// inView runs f on xv, a share of View(e), and moves f's results back to e in one
 // FromPair (nothing where the view is e).
 func inView(e mpc.Engine, xv *mpc.Share, f func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error)) ([]*mpc.Share, error) {
-	ve := TournamentView(e)
+	ve := View(e)
 	ys, err := f(ve, xv)
 	if err != nil || ve == e {
 		return ys, err

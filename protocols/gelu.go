@@ -56,6 +56,26 @@ func SiLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	return fittedActivation(e, "silu", x, &siluQuadratic, &siluCubic)
 }
 
+// GeLUInView is GeLU of x given as a share of View(e) (for instance a product delivered
+// there by mpc.Engine.MatMulPair and truncated there); the result is a share of e, as GeLU's.
+// Where View(e) is e it is GeLU.
+func GeLUInView(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
+	if View(e) == e {
+		return GeLU(e, x)
+	}
+	if x.Len() == 0 {
+		return nil, fmt.Errorf("protocols: gelu: empty input of shape %v", x.Shape)
+	}
+	ys, err := inView(e, x, func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error) {
+		y, err := quadraticOnFixed(pe, x, &geluQuadratic)
+		return []*mpc.Share{y}, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("protocols: gelu: %w", err)
+	}
+	return ys[0], nil
+}
+
 // fittedActivation evaluates an activation's fit: the quadratic pieces where comparisons are by
 // FSS (any number of cuts costs one opened word per element), the cubic ones (fewer cuts)
 // where every cut is a circuit comparison of its own.

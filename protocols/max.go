@@ -328,7 +328,7 @@ func ArgmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (onehot, index *mpc
 	return argmaxWith(e, x, plan, false)
 }
 
-// ArgmaxInView is Argmax of x given as a share of TournamentView(e), for instance a product
+// ArgmaxInView is Argmax of x given as a share of View(e), for instance a product
 // delivered there by mpc.Engine.MatMulPair (in 3pc 8 bytes per element from P2 alone, where a
 // replicated product reshares 8 bytes per element from every party). The results are shares
 // of e, as Argmax's, and so are its costs from there on.
@@ -340,7 +340,7 @@ func ArgmaxInView(e mpc.Engine, x *mpc.Share) (onehot, index *mpc.Share, err err
 	return argmaxWith(e, x, PlanTournament(e.Protocol(), e.Comparison(), rows, n, WAN), true)
 }
 
-// argmaxWith is ArgmaxWith, for x a share of TournamentView(e) when inView.
+// argmaxWith is ArgmaxWith, for x a share of View(e) when inView.
 func argmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament, inV bool) (onehot, index *mpc.Share, err error) {
 	x2, rows, n, err := rowsOf("argmax", x)
 	if err != nil {
