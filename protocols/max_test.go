@@ -353,3 +353,52 @@ func BenchmarkMax(b *testing.B) {
 		}
 	}
 }
+
+// TestInView checks ArgmaxInView and GeLUInView, given their input as a share of View(e)
+// (moved in here by ToPair, as a MatMulPair product would arrive), against the plaintext, and
+// that View is the two-party view exactly in 3pc with FSS comparisons.
+func TestInView(t *testing.T) {
+	for _, p := range testProtocols {
+		t.Run(string(p), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(21, 22))
+			const rows, n = 3, 40
+			xs := randValues(r, rows*n)
+			for i := range xs {
+				xs[i] = 8*xs[i] - 4 // GeLU's curved range and beyond
+			}
+			sh := shareFloats(t, p, xs, rows, n)
+			out := runAll(t, p, func(e mpc.Engine) ([]*mpc.Share, error) {
+				if want := p == mpc.ThreePC; (View(e) != e) != want {
+					return nil, fmt.Errorf("%s: View is the pair view: %v, want %v", p, View(e) != e, want)
+				}
+				xv, err := e.ToPair(sh[e.Party()])
+				if err != nil {
+					return nil, err
+				}
+				oh, idx, err := ArgmaxInView(e, xv)
+				if err != nil {
+					return nil, err
+				}
+				g, err := GeLUInView(e, xv)
+				if err != nil {
+					return nil, err
+				}
+				// The results are shares of e: they compute on there.
+				g2, err := e.Add(g, g)
+				return []*mpc.Share{oh, idx, g2}, err
+			})
+			_, wantIdx := plainArgmax(xs, n)
+			gotIdx, gotOH := revealInts(t, p, out[1]), revealInts(t, p, out[0])
+			for row := range rows {
+				if gotIdx[row] != int64(wantIdx[row]) || gotOH[row*n+wantIdx[row]] != 1 {
+					t.Fatalf("row %d: argmax %d, want %d", row, gotIdx[row], wantIdx[row])
+				}
+			}
+			for i, v := range revealFloats(t, p, out[2]) {
+				if d := math.Abs(v - 2*fxGeLU(xs[i])); d > 1e-3 {
+					t.Fatalf("gelu of %.4f: got %.6f / 2, want %.6f", xs[i], v, fxGeLU(xs[i]))
+				}
+			}
+		})
+	}
+}
