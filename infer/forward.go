@@ -12,8 +12,8 @@ import (
 // forward runs rows tokens (one-hot shares) at positions Len().. through every block and
 // returns the logits of the last one: at Frac fractional bits, or, with raw, the classifier's
 // product untruncated (2·Frac bits), which an argmax ranks the same and more exactly, as a share
-// of protocols.View (see classify). decode
-// selects policy attention (one row) instead of causal prefill attention.
+// of protocols.View (see classify). decode selects policy attention (one row) instead of causal
+// prefill attention.
 func (s *Session) forward(tokens *mpc.Share, decode, raw bool) (*mpc.Share, error) {
 	p := &prog{e: s.e}
 	pos0, rows := s.pos, tokens.Shape[0]
@@ -197,23 +197,24 @@ func (s *Session) outProj(p *prog, ly *LayerShares, att *mpc.Share) *mpc.Share {
 // Down·gelu(Up·h + b) + b (GPT-2).
 func (s *Session) mlp(p *prog, ly *LayerShares, h *mpc.Share, rows int) *mpc.Share {
 	hid := s.cfg.Hidden
+	// In 3pc with FSS, GPT-2's up projection goes straight to the two-party view, where GeLU
+	// runs (upInView), instead of being truncated and reshared on replicated shares.
+	inView := s.cfg.Family == model.GPT2 && protocols.View(s.e) != s.e
 	end := p.scope("up")
-	if s.cfg.Family == model.GPT2 && protocols.View(s.e) != s.e {
-		// 3pc with FSS: the up projection goes straight to the two-party view, where GeLU
-		// runs (upInView), instead of being truncated and reshared on replicated shares.
-		u := p.do("up", func() (*mpc.Share, error) { return s.upInView(h, ly) })
-		end()
-		end = p.scope("gelu")
-		u = p.call("gelu", protocols.GeLUInView, u)
-		end()
-		defer p.scope("down")()
-		return p.linear(u, ly.Down, ly.DownBias)
+	var u *mpc.Share
+	if inView {
+		u = p.do("up", func() (*mpc.Share, error) { return s.upInView(h, ly) })
+	} else {
+		u = p.linear(h, ly.Up, ly.UpBias)
 	}
-	u := p.linear(h, ly.Up, ly.UpBias)
 	end()
 	if s.cfg.Family == model.GPT2 {
 		end = p.scope("gelu")
-		u = p.call("gelu", protocols.GeLU, u)
+		gelu := protocols.GeLU
+		if inView {
+			gelu = protocols.GeLUInView
+		}
+		u = p.call("gelu", gelu, u)
 	} else {
 		end = p.scope("silu")
 		gate := p.call("silu", protocols.SiLU, p.slice(u, 1, 0, hid))

@@ -52,14 +52,7 @@ func generate(t testing.TB, p mpc.Protocol, nw inproc.Network, m *model.Model, p
 // generateWith is generate with an engine config (e.g. dealer-free material).
 func generateWith(t testing.TB, p mpc.Protocol, nw inproc.Network, cfg mpc.Config, m *model.Model, prompt []int, n int, newPolicy func() Policy) secureRun {
 	t.Helper()
-	shares, err := ShareModel(m, p, testFrac)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := mpc.Split(p, oneHot(prompt, m.Config.Vocab))
-	if err != nil {
-		t.Fatal(err)
-	}
+	shares, in := shareInputs(t, p, m, prompt)
 	type party struct {
 		ids, logits []*mpc.Share
 		stat        mpc.Stat
@@ -108,6 +101,20 @@ func generateWith(t testing.TB, p mpc.Protocol, nw inproc.Network, cfg mpc.Confi
 		run.stats = append(run.stats, r.stat)
 	}
 	return run
+}
+
+// shareInputs shares m's weights and the prompt's one-hot rows for protocol p (index = party).
+func shareInputs(t testing.TB, p mpc.Protocol, m *model.Model, prompt []int) ([]*ModelShares, []*mpc.Share) {
+	t.Helper()
+	shares, err := ShareModel(m, p, testFrac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := mpc.Split(p, oneHot(prompt, m.Config.Vocab))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shares, in
 }
 
 // reference runs the float64 reference greedily for n tokens, returning tokens and logits.
@@ -265,14 +272,7 @@ func TestGenerateGreedy(t *testing.T) {
 	refTok, _ := reference(t, m, prompt, n, nil)
 	for _, p := range backends {
 		t.Run(string(p), func(t *testing.T) {
-			shares, err := ShareModel(m, p, testFrac)
-			if err != nil {
-				t.Fatal(err)
-			}
-			in, err := mpc.Split(p, oneHot(prompt, m.Config.Vocab))
-			if err != nil {
-				t.Fatal(err)
-			}
+			shares, in := shareInputs(t, p, m, prompt)
 			type party struct {
 				ids  []*mpc.Share
 				stat mpc.Stat

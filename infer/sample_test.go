@@ -150,14 +150,7 @@ func TestSample(t *testing.T) {
 // (tests only) each step's logits.
 func generateSampled(t *testing.T, p mpc.Protocol, m *model.Model, prompt []int, n int, temperature, topP float64, us []float64) ([]int, [][]float64) {
 	t.Helper()
-	shares, err := ShareModel(m, p, testFrac)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := mpc.Split(p, oneHot(prompt, m.Config.Vocab))
-	if err != nil {
-		t.Fatal(err)
-	}
+	shares, in := shareInputs(t, p, m, prompt)
 	var uShares [][]*mpc.Share // [step][party]
 	for _, u := range us {
 		ut, err := mpc.EncodeTensor([]float64{u}, testFrac, 1)
@@ -238,15 +231,8 @@ func TestGenerateWithSampling(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := mpc.TwoPC
-	shares, err := ShareModel(m, p, testFrac)
-	if err != nil {
-		t.Fatal(err)
-	}
 	prompt := []int{3, 17, 42, 5, 99}
-	in, err := mpc.Split(p, oneHot(prompt, m.Config.Vocab))
-	if err != nil {
-		t.Fatal(err)
-	}
+	shares, in := shareInputs(t, p, m, prompt)
 	us := []float64{0.25, 0.75, 0.5}
 	want, _ := generateSampled(t, p, m, prompt, len(us), 0.05, 0.9, us)
 	var uShares [][]*mpc.Share

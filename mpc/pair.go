@@ -63,12 +63,12 @@ func (e *engine) FromPair(x *Share) (*Share, error) {
 }
 
 func (e *engine) MatMulPair(x, y *Share) (*Share, error) {
+	if e.proto == TwoPC {
+		return e.MatMul(x, y)
+	}
 	x, y, batch, m, k, n, shape, err := matDims(x, y)
 	if err != nil {
 		return nil, err
-	}
-	if e.proto == TwoPC {
-		return e.beaverMatMul("matmul", x, y, batch, m, k, n, shape)
 	}
 	// The local products z_i carry a fresh zero sharing (localMatMul), so z_2 is uniform to
 	// P1, which learns it: P0 keeps z_0, P1 takes z_1 + z_2, P2 keeps nothing (the view's dealer).

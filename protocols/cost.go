@@ -127,7 +127,7 @@ func oneHotCost(p mpc.Protocol, cnt, cols int) meterCost {
 	return meterCost{[3]int64{2, 2, 1}, [3]int64{s, s, 16 * m}, [3]int64{0, 8 * N * m, 0}}
 }
 
-// tournaments is the backend that comparison tournaments (Max, Argmax) run on: the engine's
+// view is the backend that the comparison-heavy protocols run on (see View): the engine's
 // two-party view (mpc.Engine.Pair) in 3pc with FSS comparisons, where the replicated form
 // reshares every comparison bit (a round and 8 bytes per bit at P0 and P1, 16 at P2) and the
 // view keeps the bits additive and reuses fixed operands; the backend itself otherwise.
@@ -138,8 +138,8 @@ func (b backend) view() backend {
 	return b
 }
 
-// fromPairCost is the engine's FromPair of n elements on backend b when b runs tournaments on
-// the pair view (see view), else nothing.
+// fromPairCost is the engine's FromPair of n elements on backend b when b computes on the
+// pair view (see view), else nothing.
 func fromPairCost(b backend, n int) meterCost {
 	if b.view() == b || n == 0 {
 		return meterCost{}
@@ -148,8 +148,7 @@ func fromPairCost(b backend, n int) meterCost {
 	return meterCost{rounds: [3]int64{1, 1, 0}, sent: [3]int64{8 * m, 8 * m, 0}}
 }
 
-// onPair runs f on x in the engine's two-party view where tournaments run there (see
-// backend.view), moving x in (local) and f's results back (one FromPair, one round, for all of
+// onPair runs f on x in View(e) where that is the two-party view, moving x in (local) and f's results back (one FromPair, one round, for all of
 // them); elsewhere it runs f on the engine itself.
 func onPair(e mpc.Engine, x *mpc.Share, f func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error)) ([]*mpc.Share, error) {
 	if View(e) == e {
@@ -181,29 +180,12 @@ func inView(e mpc.Engine, xv *mpc.Share, f func(pe mpc.Engine, x *mpc.Share) ([]
 	if err != nil || ve == e {
 		return ys, err
 	}
-	flat := make([]*mpc.Share, len(ys))
-	for i, y := range ys {
-		if flat[i], err = mpc.Reshape(y, y.Len()); err != nil {
-			return nil, err
-		}
-	}
-	all, err := mpc.Concat(0, flat...)
+	all, err := concatFlat(ys)
 	if err != nil {
 		return nil, err
 	}
 	if all, err = e.FromPair(all); err != nil {
 		return nil, err
 	}
-	off := 0
-	for i, y := range ys {
-		s, err := mpc.Slice(all, 0, off, off+y.Len())
-		if err != nil {
-			return nil, err
-		}
-		if ys[i], err = mpc.Reshape(s, y.Shape...); err != nil {
-			return nil, err
-		}
-		off += y.Len()
-	}
-	return ys, nil
+	return splitFlat(all, ys)
 }

@@ -103,26 +103,16 @@ func zeroLike(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 // mulPairs multiplies xs[i]·ys[i] (same shapes) for every i in one engine call, so that all the
 // products share its rounds: Mul, or MulTrunc (truncation by Frac) when trunc is set.
 func mulPairs(e mpc.Engine, xs, ys []*mpc.Share, trunc bool) ([]*mpc.Share, error) {
-	flat := func(ss []*mpc.Share) (*mpc.Share, error) {
-		parts := make([]*mpc.Share, len(ss))
-		for i, s := range ss {
-			var err error
-			if parts[i], err = mpc.Reshape(s, s.Len()); err != nil {
-				return nil, err
-			}
-		}
-		return mpc.Concat(0, parts...)
-	}
 	for i := range xs {
 		if xs[i].Len() != ys[i].Len() {
 			return nil, fmt.Errorf("protocols: product of shapes %v and %v", xs[i].Shape, ys[i].Shape)
 		}
 	}
-	a, err := flat(xs)
+	a, err := concatFlat(xs)
 	if err != nil {
 		return nil, err
 	}
-	b, err := flat(ys)
+	b, err := concatFlat(ys)
 	if err != nil {
 		return nil, err
 	}
@@ -135,9 +125,28 @@ func mulPairs(e mpc.Engine, xs, ys []*mpc.Share, trunc bool) ([]*mpc.Share, erro
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*mpc.Share, len(xs))
+	return splitFlat(z, xs)
+}
+
+// concatFlat returns the shares ss flattened and concatenated into one vector, so that one
+// engine call serves them all.
+func concatFlat(ss []*mpc.Share) (*mpc.Share, error) {
+	parts := make([]*mpc.Share, len(ss))
+	for i, s := range ss {
+		var err error
+		if parts[i], err = mpc.Reshape(s, s.Len()); err != nil {
+			return nil, err
+		}
+	}
+	return mpc.Concat(0, parts...)
+}
+
+// splitFlat cuts the vector z back into shares of the shapes of like, in order (concatFlat's
+// inverse).
+func splitFlat(z *mpc.Share, like []*mpc.Share) ([]*mpc.Share, error) {
+	out := make([]*mpc.Share, len(like))
 	off := 0
-	for i, x := range xs {
+	for i, x := range like {
 		s, err := mpc.Slice(z, 0, off, off+x.Len())
 		if err != nil {
 			return nil, err
