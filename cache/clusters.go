@@ -21,8 +21,10 @@ import (
 // 2·KVHeads·HeadDim rows and one truncation (its fixing shares the round of the step's new
 // row); one that also finds a level-1 cluster adds protocols.Max over rows of
 // Cluster1/Cluster2.
-func (m *MPCache) represent(o *ops, ly *mpLayer, with ...**mpc.Share) {
-	b2, b1 := m.blends(o, ly)
+//
+// keys are the layer's rows when they are not stored yet (prefill); nil reads the stored ones.
+func (m *MPCache) represent(o *ops, ly *mpLayer, keys *mpc.Share, with ...**mpc.Share) {
+	b2, b1 := m.blends(o, ly, keys)
 	o.fix(append(with, &b2, &b1)...)
 	if b2 != nil {
 		ly.blend2 = o.concat(1, ly.blend2, b2)
@@ -33,8 +35,9 @@ func (m *MPCache) represent(o *ops, ly *mpLayer, with ...**mpc.Share) {
 }
 
 // blends appends the new complete level-2 clusters' maxima and minima to ly.reps and returns
-// the new blends of both levels, [KVHeads, n, HeadDim] each, unfixed (nil for none).
-func (m *MPCache) blends(o *ops, ly *mpLayer) (b2, b1 *mpc.Share) {
+// the new blends of both levels, [KVHeads, n, HeadDim] each, unfixed (nil for none), reading the
+// keys from keys if given, else from the layer's rows.
+func (m *MPCache) blends(o *ops, ly *mpLayer, keys *mpc.Share) (b2, b1 *mpc.Share) {
 	c1, c2 := m.p.Cluster1, m.p.Cluster2
 	kids := c1 / c2
 	kv, hd := m.cfg.KVHeads, m.cfg.HeadDim()
@@ -51,7 +54,14 @@ func (m *MPCache) blends(o *ops, ly *mpLayer) (b2, b1 *mpc.Share) {
 	}
 	defer o.scope("represent")()
 	// [KVHeads, n2, HeadDim, Cluster2] keys of the new level-2 clusters.
-	x := o.permute(o.reshape(o.slice(ly.k, 1, have2*c2, (have2+n2)*c2), kv, n2, c2, hd), 0, 1, 3, 2)
+	lo, hi := have2*c2, (have2+n2)*c2
+	var rows *mpc.Share
+	if keys != nil {
+		rows = o.slice(keys, 1, lo, hi)
+	} else {
+		rows = o.rowSlice(ly.k, lo, hi)
+	}
+	x := o.permute(o.reshape(rows, kv, n2, c2, hd), 0, 1, 3, 2)
 	r2 := maxMin(o, x)
 	ly.reps = o.concat(1, ly.reps, r2)
 	pairs := []*mpc.Share{o.reshape(r2, kv*n2, 2, hd)}

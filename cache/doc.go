@@ -97,6 +97,9 @@
 // attended rows, MLP). Layers run one after the other, so rounds add up over the layers. In 2pc
 // the cached rows are fixed product operands (mpc.Engine.Fix): each row is masked once, when it
 // enters the cache, and the new row of each step costs one round for all policies (3pc: local).
+// The full cache and MPCache keep their rows as mpc.Rows, which products read in place: a step
+// copies its new row, not the cache (re-concatenating and transposing a 2048-row cache at every
+// step took more time than the full cache's arithmetic).
 //
 //   - Full and StreamingLLM: the fixed-point products q·Kᵀ and probs·V over the attended rows
 //     (2 rounds each with their truncation; in 2pc they open only q and the probabilities).
@@ -106,8 +109,9 @@
 //     every step: protocols.Argmax over Heavy+1 per KV head, one element-wise product updating
 //     Heavy·(2·HeadDim+2) elements per KV head; in 2pc the changed slots are fixed with the next
 //     step's new row, in the same round.
-//   - MPCache, owner layer: one scoring product over the n rows and the complete clusters' blends
-//     (in 2pc it opens only q), the level-1 top-k over M1 ≈ G1 clusters, one product gathering
+//   - MPCache, owner layer: q fixed (2pc: 1 round, opening q once), then the scoring products
+//     over the n rows (read in place, mpc.Rows) and over the complete clusters' blends, which
+//     open nothing more in 2pc (3pc: 1 round each), the level-1 top-k over M1 ≈ G1 clusters, one product gathering
 //     the candidates' scores, the level-2 top-k over C candidates, one product composing the
 //     selection, one round fixing it (2pc), one product picking the selected scores and one
 //     truncation of the S picked ones; Mix adds one scatter product and the value product. The
@@ -115,7 +119,7 @@
 //     not of tokens. On the step after one that completes a cluster, protocols.Max computes its
 //     representatives (one truncation more; they are fixed with the new row). By FSS comparisons
 //     (each top-k 2 rounds in 2pc, 4 in 3pc) an owner layer costs 9 rounds more than the full
-//     cache in 2pc and 13 more in 3pc; by the circuit (9 and 10 rounds per top-k) 14 and 12
+//     cache in 2pc and 14 more in 3pc; by the circuit (9 and 10 rounds per top-k) 14 and 12
 //     more on top of those.
 //   - MPCache, sharing layer: the scoring product, the pick and scatter products with the owner's
 //     fixed selection and the value product: no comparison, 2 rounds more than the full cache in

@@ -75,7 +75,7 @@ func (m *MPCache) fill(o *ops, layer int, seed prg.Seed) {
 	}
 	K := m.budget()
 	k, v := infer.RandomKV(o.e, m.cfg, layer, K, seed)
-	ly := m.install(layer, k, v, K)
+	ly := m.install(layer, K)
 	if m.sched[layer] == layer {
 		kv, hd := m.cfg.KVHeads, m.cfg.HeadDim()
 		ly.keptN = K
@@ -88,7 +88,8 @@ func (m *MPCache) fill(o *ops, layer int, seed prg.Seed) {
 			}
 		}
 	}
-	o.fix(&ly.k, &ly.v, &ly.blend2, &ly.blend1)
+	o.fix(&k, &v, &ly.blend2, &ly.blend1)
+	m.store(o, ly, k, v)
 }
 
 // starter returns p as a randomStarter, adapting infer.Full.

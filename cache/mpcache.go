@@ -27,7 +27,7 @@ type MPCache struct {
 // mpLayer is one layer's cache. Rows are in rank order: the kept prompt positions
 // (increasing), then every generated position.
 type mpLayer struct {
-	k, v    *mpc.Share // [KVHeads, n, HeadDim], fixed; nil while n = 0
+	k, v    *mpc.Rows // [KVHeads, n, HeadDim], fixed, read in place by the products; nil while n = 0
 	n       int        // rows
 	started bool
 
@@ -106,23 +106,29 @@ func (m *MPCache) Prefill(e mpc.Engine, layer int, k, v, probs *mpc.Share) error
 		kk, vv = m.gatherKept(o, own.kept, k, v)
 		end()
 	}
-	ly := m.install(layer, kk, vv, own.keptN)
+	ly := m.install(layer, own.keptN)
 	if owner == layer {
-		m.represent(o, ly, &ly.k, &ly.v)
+		m.represent(o, ly, kk, &kk, &vv)
 	} else {
-		o.fix(&ly.k, &ly.v)
+		o.fix(&kk, &vv)
 	}
+	m.store(o, ly, kk, vv)
 	return o.err
 }
 
-// install stores a layer's kept rows (n of them), which the caller fixes.
-func (m *MPCache) install(layer int, k, v *mpc.Share, n int) *mpLayer {
+// install starts a layer of n kept rows, which the caller fixes and stores.
+func (m *MPCache) install(layer int, n int) *mpLayer {
 	ly := &m.layers[layer]
 	ly.n, ly.started = n, true
-	if n > 0 {
-		ly.k, ly.v = k, v
-	}
 	return ly
+}
+
+// store keeps a layer's fixed kept rows k and v ([KVHeads, n, HeadDim]) as its rows.
+func (m *MPCache) store(o *ops, ly *mpLayer, k, v *mpc.Share) {
+	if ly.n > 0 {
+		o.appendRows(&ly.k, k)
+		o.appendRows(&ly.v, v)
+	}
 }
 
 // Scores appends the step's row (fixed, one round). On an owner layer it first computes the
@@ -144,11 +150,12 @@ func (m *MPCache) Scores(e mpc.Engine, layer int, q, k, v *mpc.Share) (*mpc.Shar
 	o := &ops{e: e}
 	owner := m.sched[layer]
 	if owner == layer {
-		m.represent(o, ly, &k, &v)
+		m.represent(o, ly, nil, &k, &v)
 	} else {
 		o.fix(&k, &v)
 	}
-	ly.k, ly.v = o.concat(1, ly.k, k), o.concat(1, ly.v, v)
+	o.appendRows(&ly.k, k)
+	o.appendRows(&ly.v, v)
 	ly.n++
 	var tok *mpc.Share // [KVHeads, Group, n] scores at twice the fractional bits
 	if owner == layer {
@@ -161,7 +168,7 @@ func (m *MPCache) Scores(e mpc.Engine, layer int, q, k, v *mpc.Share) (*mpc.Shar
 			return nil, fmt.Errorf("cache: mpcache: layer %d reuses layer %d, which has not selected for this step", layer, owner)
 		}
 		ly.choice = own.choice
-		tok = o.matmul(q, o.transpose(ly.k))
+		tok = o.matmulRows(q, ly.k, true, 0)
 	}
 	end := o.scope("gather")
 	scores := o.trunc(m.pick(o, ly.choice, tok))
@@ -187,22 +194,26 @@ func (m *MPCache) Mix(e mpc.Engine, layer int, probs *mpc.Share) (*mpc.Share, er
 	kv, g := m.cfg.KVHeads, m.cfg.GroupSize()
 	s0 := min(c2, c.n)
 	p := []*mpc.Share{o.slice(probs, 2, 0, s0)}
-	rows := []*mpc.Share{o.slice(ly.v, 1, 0, s0)}
 	at := s0
 	if c.k2 > 0 {
 		end := o.scope("scatter")
 		pm := o.reshape(o.slice(probs, 2, at, at+c.k2*c2), kv, g, c.k2, c2)
 		back := o.matmul(o.transpose(c.sel), pm) // [KVHeads, Group, g2−2, Cluster2]
 		p = append(p, o.reshape(back, kv, g, (c.g2-2)*c2))
-		rows = append(rows, o.slice(ly.v, 1, c2, c2*(c.g2-1)))
 		at += c.k2 * c2
 		end()
 	}
 	if c.g2 >= 2 {
 		p = append(p, o.slice(probs, 2, at, probs.Shape[2]))
-		rows = append(rows, o.slice(ly.v, 1, c2*(c.g2-1), c.n))
 	}
-	return o.matmulTrunc(o.concat(2, p...), o.concat(1, rows...)), o.err
+	if c.k2 == 0 && c.g2 >= 3 {
+		// No middle cluster selected (few clusters): the product reads the sink and newest
+		// clusters' rows alone.
+		rows := o.concat(1, o.rowSlice(ly.v, 0, s0), o.rowSlice(ly.v, c2*(c.g2-1), c.n))
+		return o.matmulTrunc(o.concat(2, p...), rows), o.err
+	}
+	// The probabilities now cover every row, in order: the product reads the rows in place.
+	return o.matmulRows(o.concat(2, p...), ly.v, false, e.Frac()), o.err
 }
 
 // pick returns the attended entries [KVHeads, g, S] of entries tok [KVHeads, g, n] of all rows
@@ -299,20 +310,22 @@ func (m *MPCache) selectClusters(o *ops, ly *mpLayer, q *mpc.Share) (*mpc.Share,
 	g1, g2 := (n+c1-1)/c1, (n+c2-1)/c2
 	m1, m2 := max(0, g1-2), max(0, g2-2)
 	c := choice{n: n, g2: g2}
-	right := []*mpc.Share{ly.k}
-	if m1 > 0 {
-		right = append(right, o.slice(ly.blend1, 1, 1, 1+m1))
-	}
-	if m2 > 0 {
-		right = append(right, o.slice(ly.blend2, 1, 1, 1+m2))
-	}
-	x := o.matmul(q, o.transpose(o.concat(1, right...)))
-	tok := o.slice(x, 2, 0, n)
 	k2 := m.level2(n)
 	if k2 == 0 {
-		return tok, c
+		return o.matmulRows(q, ly.k, true, 0), c
 	}
-	s := o.sumAxis(o.slice(x, 2, n, n+m1+m2), 1) // [KVHeads, M1+M2]
+	// q is fixed first (2pc: opened once, masked), so that the products with the rows and with
+	// the blends open nothing more.
+	o.fix(&q)
+	tok := o.matmulRows(q, ly.k, true, 0)
+	var reps []*mpc.Share
+	if m1 > 0 {
+		reps = append(reps, o.slice(ly.blend1, 1, 1, 1+m1))
+	}
+	if m2 > 0 {
+		reps = append(reps, o.slice(ly.blend2, 1, 1, 1+m2))
+	}
+	s := o.sumAxis(o.matmul(q, o.transpose(o.concat(1, reps...))), 1) // [KVHeads, M1+M2]
 	s2 := o.slice(s, 1, m1, m1+m2)
 	// idx2 makes a level-2 score a ranking key: score·2^P − cluster, P bits above any index.
 	P := uint(bits.Len(uint(g2)))

@@ -60,6 +60,32 @@ func (o *ops) matmul(x, y *mpc.Share) *mpc.Share {
 }
 
 // matmulTrunc is the fixed-point matrix product.
+// matmulRows is x·Rᵀ (transposed) or x·R for the rows r, truncated by bits (mpc.Engine.MatMulRows).
+func (o *ops) matmulRows(x *mpc.Share, r *mpc.Rows, transposed bool, bits uint) *mpc.Share {
+	return o.do("matmul", func() (*mpc.Share, error) { return o.e.MatMulRows(x, r, transposed, bits) })
+}
+
+// appendRows appends the fixed share x to *r, creating the rows when *r is nil.
+func (o *ops) appendRows(r **mpc.Rows, x *mpc.Share) {
+	if o.err != nil {
+		return
+	}
+	var err error
+	if *r == nil {
+		*r, err = mpc.NewRows(x)
+	} else {
+		err = (*r).Append(x)
+	}
+	if err != nil {
+		o.err = fmt.Errorf("cache: rows at %q: %w", o.e.Meter().Path(), err)
+	}
+}
+
+// rowSlice returns rows lo..hi−1 of r as a packed share.
+func (o *ops) rowSlice(r *mpc.Rows, lo, hi int) *mpc.Share {
+	return o.do("slice", func() (*mpc.Share, error) { return r.Slice(lo, hi) })
+}
+
 func (o *ops) matmulTrunc(x, y *mpc.Share) *mpc.Share {
 	return o.do("matmul", func() (*mpc.Share, error) { return o.e.MatMulTrunc(x, y) })
 }

@@ -39,11 +39,12 @@ type Policy interface {
 	Mix(e mpc.Engine, layer int, probs *mpc.Share) (*mpc.Share, error)
 }
 
-// Full attends over the whole cache: the baseline. In 2pc its keys and values are fixed
-// operands (see mpc.Engine.Fix): every row is masked once when it enters the cache, so a decode
-// step opens only the query and the probabilities, not the cache.
+// Full attends over the whole cache: the baseline. Its keys and values are fixed operands
+// (see mpc.Engine.Fix), kept as mpc.Rows: in 2pc every row is masked once when it enters the
+// cache, so a decode step opens only the query and the probabilities, not the cache, and
+// products read the cache in place, so a step copies only its new row.
 type Full struct {
-	k, v []*mpc.Share
+	k, v []*mpc.Rows
 }
 
 // NewFull returns the full-cache policy.
@@ -54,7 +55,7 @@ func (*Full) Name() string { return "full" }
 
 // Start empties the cache.
 func (f *Full) Start(_ mpc.Engine, cfg model.Config, _ int) error {
-	f.k, f.v = make([]*mpc.Share, cfg.Layers), make([]*mpc.Share, cfg.Layers)
+	f.k, f.v = make([]*mpc.Rows, cfg.Layers), make([]*mpc.Rows, cfg.Layers)
 	return nil
 }
 
@@ -67,8 +68,11 @@ func (f *Full) Prefill(e mpc.Engine, layer int, k, v, _ *mpc.Share) error {
 	if err != nil {
 		return err
 	}
-	f.k[layer], f.v[layer] = kv[0], kv[1]
-	return nil
+	if f.k[layer], err = mpc.NewRows(kv[0]); err != nil {
+		return err
+	}
+	f.v[layer], err = mpc.NewRows(kv[1])
+	return err
 }
 
 // Scores appends the new row (fixed in 2pc, one round) and returns q·Kᵀ over the whole
@@ -81,17 +85,13 @@ func (f *Full) Scores(e mpc.Engine, layer int, q, k, v *mpc.Share) (*mpc.Share, 
 	if err != nil {
 		return nil, err
 	}
-	if f.k[layer], err = mpc.Concat(1, f.k[layer], kv[0]); err != nil {
+	if err := f.k[layer].Append(kv[0]); err != nil {
 		return nil, err
 	}
-	if f.v[layer], err = mpc.Concat(1, f.v[layer], kv[1]); err != nil {
+	if err := f.v[layer].Append(kv[1]); err != nil {
 		return nil, err
 	}
-	kt, err := mpc.Transpose(f.k[layer])
-	if err != nil {
-		return nil, err
-	}
-	return e.MatMulTrunc(q, kt)
+	return e.MatMulRows(q, f.k[layer], true, e.Frac())
 }
 
 // Mix returns probs·V over the whole cache (opens only the probabilities in 2pc).
@@ -99,5 +99,5 @@ func (f *Full) Mix(e mpc.Engine, layer int, probs *mpc.Share) (*mpc.Share, error
 	if layer < 0 || layer >= len(f.v) || f.v[layer] == nil {
 		return nil, fmt.Errorf("infer: full cache: mix on layer %d before its prefill", layer)
 	}
-	return e.MatMulTrunc(probs, f.v[layer])
+	return e.MatMulRows(probs, f.v[layer], false, e.Frac())
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/privinfer/mpcache/mpc/ring"
 )
 
 // prev and next are the neighbours of this party in the 3pc ring.
@@ -241,7 +240,7 @@ func (e *engine) beaverMul(x, y *Share) (*Share, error) {
 		// A fixed operand (Fix) brings its own mask and opened difference: the product is a
 		// batch of n 1×1 matrix products, whose triple the dealer derives from that mask, and
 		// only the other operand is opened (nothing, when both are fixed).
-		return e.beaverMatMul("mul", x, y, n, 1, 1, 1, slices.Clone(x.Shape))
+		return e.beaverMatMul("mul", x, shareFactor(y, 1, 1), n, 1, 1, 1, slices.Clone(x.Shape))
 	}
 	a, b, c, err := e.mat.Triple(n)
 	if err != nil {
@@ -462,30 +461,8 @@ func matDims(x, y *Share) (bx, by *Share, batch, m, k, n int, shape []int, err e
 	return x, y, Numel(bs), m, k, n, shape, nil
 }
 
-// batchMatMul computes c_b = a_b·b_b for every batch (c is allocated).
-func batchMatMul(a, b []uint64, batch, m, k, n int) []uint64 {
-	c := make([]uint64, batch*m*n)
-	ring.BatchMatMul(c, a, b, batch, m, k, n)
-	return c
-}
-
-// batchMatMulAdd adds a_b·b_b into c for every batch.
-func batchMatMulAdd(c, a, b []uint64, batch, m, k, n int) {
-	t := batchMatMul(a, b, batch, m, k, n)
-	for i := range c {
-		c[i] += t[i]
-	}
-}
-
 func (e *engine) MatMul(x, y *Share) (*Share, error) {
-	x, y, batch, m, k, n, shape, err := matDims(x, y)
-	if err != nil {
-		return nil, err
-	}
-	if e.proto == TwoPC {
-		return e.beaverMatMul("matmul", x, y, batch, m, k, n, shape)
-	}
-	return e.reshare("matmul", shape, e.localMatMul(x, y, batch, m, k, n))
+	return e.MatMulTruncBits(x, y, 0)
 }
 
 func (e *engine) MatMulTrunc(x, y *Share) (*Share, error) {
@@ -493,32 +470,47 @@ func (e *engine) MatMulTrunc(x, y *Share) (*Share, error) {
 }
 
 func (e *engine) MatMulTruncBits(x, y *Share, bits uint) (*Share, error) {
-	if bits == 0 {
-		return e.MatMul(x, y)
-	}
-	if bits >= 62 {
-		return nil, fmt.Errorf("mpc: truncation by %d bits is out of range", bits)
-	}
 	x, y, batch, m, k, n, shape, err := matDims(x, y)
 	if err != nil {
 		return nil, err
 	}
+	return e.product(x, shareFactor(y, k, n), batch, m, k, n, shape, bits)
+}
+
+func (e *engine) MatMulRows(x *Share, r *Rows, transposed bool, bits uint) (*Share, error) {
+	f, m, k, n, err := r.factor(x, transposed)
+	if err != nil {
+		return nil, err
+	}
+	return e.product(x, f, r.batch, m, k, n, []int{r.batch, m, n}, bits)
+}
+
+// product is the batched matrix product x·y truncated by bits (0: none), of the given shape:
+// 2pc a Beaver product then (bits > 0) a truncation; 3pc the local products resharded, fused
+// with the truncation.
+func (e *engine) product(x *Share, y factor, batch, m, k, n int, shape []int, bits uint) (*Share, error) {
+	if bits >= 62 {
+		return nil, fmt.Errorf("mpc: truncation by %d bits is out of range", bits)
+	}
 	if e.proto == TwoPC {
 		z, err := e.beaverMatMul("matmul", x, y, batch, m, k, n, shape)
-		if err != nil {
-			return nil, err
+		if err != nil || bits == 0 {
+			return z, err
 		}
 		return e.trunc2(z, bits)
 	}
-	return e.truncReshare("matmul", shape, e.localMatMul(x, y, batch, m, k, n), bits)
+	z := e.localMatMul(x, y, batch, m, k, n)
+	if bits == 0 {
+		return e.reshare("matmul", shape, z)
+	}
+	return e.truncReshare("matmul", shape, z, bits)
 }
 
 // localMatMul is 3pc's local product Z_i = X_i·(Y_i + Y_{i+1}) + X_{i+1}·Y_i + α_i (the sum
 // comes precomputed with a fixed y).
-func (e *engine) localMatMul(x, y *Share, batch, m, k, n int) []uint64 {
-	ys := sumOf(y)
-	z := batchMatMul(x.Own, ys, batch, m, k, n)
-	batchMatMulAdd(z, x.Next, y.Own, batch, m, k, n)
+func (e *engine) localMatMul(x *Share, y factor, batch, m, k, n int) []uint64 {
+	z := y.times(x.Own, y.sum(), batch, m, k, n)
+	y.timesAdd(z, x.Next, y.own, batch, m, k, n)
 	a := e.zeroShare(len(z))
 	for i := range z {
 		z[i] += a[i]
@@ -529,16 +521,13 @@ func (e *engine) localMatMul(x, y *Share, batch, m, k, n int) []uint64 {
 // beaverMatMul is 2pc's matrix product with a dealt matrix triple (A, B, C = A·B):
 // open E = X − A and F = Y − B, then Z_j = E·Y_j + A_j·F + C_j. An operand with a fixed mask
 // (see Fix) supplies its own mask and opened difference, so only the other operand is opened.
-func (e *engine) beaverMatMul(op string, x, y *Share, batch, m, k, n int, shape []int) (*Share, error) {
+func (e *engine) beaverMatMul(op string, x *Share, y factor, batch, m, k, n int, shape []int) (*Share, error) {
 	nx, ny := batch*m*k, batch*k*n
-	var maskA, maskB []uint64
+	var maskA []uint64
 	if x.mask != nil {
 		maskA = x.mask.m
 	}
-	if y.mask != nil {
-		maskB = y.mask.m
-	}
-	a, b, c, err := e.mat.MatrixTriple(batch, m, k, n, maskA, maskB)
+	a, b, c, err := e.matrixTriple(batch, m, k, n, maskA, y)
 	if err != nil {
 		return nil, err
 	}
@@ -557,10 +546,10 @@ func (e *engine) beaverMatMul(op string, x, y *Share, batch, m, k, n int, shape 
 	} else {
 		a, E = x.mask.m, x.mask.d
 	}
-	if y.mask == nil {
+	if y.mask == nil { // then y is a packed Share's factor
 		F = make([]uint64, ny)
 		for j := range F {
-			F[j] = y.Own[j] - b[j]
+			F[j] = y.own[j] - b[j]
 		}
 		send = append(send, F...)
 	} else {
@@ -587,16 +576,24 @@ func (e *engine) beaverMatMul(op string, x, y *Share, batch, m, k, n int, shape 
 		}
 	}
 	z := c
-	batchMatMulAdd(z, E, y.Own, batch, m, k, n)
-	batchMatMulAdd(z, a, F, batch, m, k, n)
+	y.timesAdd(z, E, y.own, batch, m, k, n)
+	y.timesAdd(z, a, F, batch, m, k, n)
 	out.Own = z
 	return out, nil
 }
 
-// sumOf returns y_i + y_{i+1} of a replicated share, precomputed when y is fixed.
-func sumOf(y *Share) []uint64 {
-	if y.mask != nil && y.mask.s != nil {
-		return y.mask.s
+// matrixTriple is MatrixTriple with y's fixed mask (if any) as B, read in y's layout: the
+// dealer's material reads it in place; another material gets a packed copy.
+func (e *engine) matrixTriple(batch, m, k, n int, maskA []uint64, y factor) (a, b, c []uint64, err error) {
+	var maskB []uint64
+	if y.mask != nil {
+		maskB = y.mask.m
 	}
-	return sum(y.Own, y.Next)
+	if maskB == nil || y.packed(k, n) {
+		return e.mat.MatrixTriple(batch, m, k, n, maskA, maskB)
+	}
+	if dm, ok := e.mat.(dealerMaterial); ok {
+		return dm.matrixTriple(batch, m, k, n, maskA, maskB, y)
+	}
+	return e.mat.MatrixTriple(batch, m, k, n, maskA, y.pack(maskB, batch, k, n))
 }

@@ -175,6 +175,14 @@ type Engine interface {
 	// in 3pc. MatMulTrunc's costs: 2 rounds (P2: 1 in 3pc); 2pc MatMul's bytes plus 8 per output
 	// element online and 16 offline; 3pc 16 bytes per output element, offline 16.
 	MatMulTruncBits(x, y *Share, bits uint) (*Share, error)
+	// MatMulRows is MatMulTruncBits of x and the rows r (transposed: of x and rᵀ, as attention
+	// scores q·Kᵀ are), reading r in place: x is [r.Batch(), m, k] with k = r.Len() (transposed:
+	// r.Width()), the result [r.Batch(), m, r.Width()] (transposed: [r.Batch(), m, r.Len()]).
+	// The rows are fixed, so the costs are MatMulTruncBits's with a fixed right operand: 2pc
+	// opens x alone (8 bytes per element of x, 1 round), then truncates (1 round, 8 bytes per
+	// output, when bits > 0); 3pc 8 bytes per output and 1 round without truncation, 16 bytes
+	// and 2 rounds (P2: 1) with it.
+	MatMulRows(x *Share, r *Rows, transposed bool, bits uint) (*Share, error)
 	// Trunc divides by 2^bits (arithmetic shift) with an error of at most one unit in the last
 	// place, never failing catastrophically, for |x| < 2^62. 2pc: 1 round, 8 bytes, offline 16.
 	// 3pc: 2 rounds, 16 bytes, offline 16.

@@ -60,12 +60,18 @@ func (m dealerMaterial) Triple(n int) (a, b, c []uint64, err error) {
 }
 
 func (m dealerMaterial) MatrixTriple(batch, rows, k, n int, maskA, maskB []uint64) (a, b, c []uint64, err error) {
+	return m.matrixTriple(batch, rows, k, n, maskA, maskB, factor{stride: k * n})
+}
+
+// matrixTriple is MatrixTriple with a fixed maskB (if any) laid out as the factor lay says.
+func (m dealerMaterial) matrixTriple(batch, rows, k, n int, maskA, maskB []uint64, lay factor) (a, b, c []uint64, err error) {
 	var rand []int
 	if maskA == nil {
 		rand = append(rand, batch*rows*k)
 	}
 	if maskB == nil {
 		rand = append(rand, batch*k*n)
+		lay = factor{stride: k * n}
 	}
 	d, err := m.e.deal(dealSpec{op: "matmul", rand: rand, derived: []int{batch * rows * n}, xor: []bool{false},
 		derive: func(r0, r1 [][]uint64) [][]uint64 {
@@ -76,7 +82,7 @@ func (m dealerMaterial) MatrixTriple(batch, rows, k, n int, maskA, maskB []uint6
 			if fb == nil {
 				fb = sum(r0[i], r1[i])
 			}
-			return [][]uint64{batchMatMul(fa, fb, batch, rows, k, n)}
+			return [][]uint64{lay.times(fa, fb, batch, rows, k, n)}
 		}})
 	if err != nil || d.rand == nil {
 		return nil, nil, nil, err

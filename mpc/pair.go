@@ -72,7 +72,7 @@ func (e *engine) MatMulPair(x, y *Share) (*Share, error) {
 	}
 	// The local products z_i carry a fresh zero sharing (localMatMul), so z_2 is uniform to
 	// P1, which learns it: P0 keeps z_0, P1 takes z_1 + z_2, P2 keeps nothing (the view's dealer).
-	z := e.localMatMul(x, y, batch, m, k, n)
+	z := e.localMatMul(x, shareFactor(y, k, n), batch, m, k, n)
 	out := &Share{Shape: shape}
 	switch e.party {
 	case 0:

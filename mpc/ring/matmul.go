@@ -87,24 +87,32 @@ func (p *product) compute(simd bool, workers int) {
 
 // batchMatMul computes batch products laid out one after another. Products too small to be
 // split across goroutines are instead handed out whole to GOMAXPROCS workers.
-func batchMatMul(name string, c, a, b []uint64, batch, m, k, n int, bT bool) {
+// b_h starts at b[h·strideB] (strideB ≥ k·n).
+func batchMatMul(name string, c, a, b []uint64, batch, m, k, n, strideB int, bT bool) {
 	if batch < 0 || m < 0 || k < 0 || n < 0 {
 		panic(fmt.Sprintf("ring: %s: negative shape batch=%d m=%d k=%d n=%d", name, batch, m, k, n))
 	}
-	if len(a) < batch*m*k || len(b) < batch*k*n || len(c) < batch*m*n {
+	if strideB < k*n {
+		panic(fmt.Sprintf("ring: %s: stride %d of b is below its matrices' k·n = %d", name, strideB, k*n))
+	}
+	needB := 0
+	if batch > 0 {
+		needB = (batch-1)*strideB + k*n
+	}
+	if len(a) < batch*m*k || len(b) < needB || len(c) < batch*m*n {
 		panic(fmt.Sprintf("ring: %s: batch=%d m=%d k=%d n=%d needs len(a) ≥ %d, len(b) ≥ %d, len(c) ≥ %d; have %d, %d, %d",
-			name, batch, m, k, n, batch*m*k, batch*k*n, batch*m*n, len(a), len(b), len(c)))
+			name, batch, m, k, n, batch*m*k, needB, batch*m*n, len(a), len(b), len(c)))
 	}
 	if m == 1 && k == 1 && n == 1 {
 		// A batch of scalar products (element-wise products through the matrix-product path,
 		// as the engine's products with a fixed operand do): no per-batch dispatch.
 		for h := range batch {
-			c[h] = a[h] * b[h]
+			c[h] = a[h] * b[h*strideB]
 		}
 		return
 	}
 	one := func(h, workers int) {
-		ch, ah, bh := c[h*m*n:(h+1)*m*n], a[h*m*k:(h+1)*m*k], b[h*k*n:(h+1)*k*n]
+		ch, ah, bh := c[h*m*n:(h+1)*m*n], a[h*m*k:(h+1)*m*k], b[h*strideB:h*strideB+k*n]
 		if !gpu.MatMul(ch, ah, bh, m, k, n, bT) {
 			p := &product{c: ch, a: ah, b: bh, m: m, k: k, n: n, bT: bT}
 			p.compute(useSIMD, workers)

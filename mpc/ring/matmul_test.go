@@ -215,37 +215,44 @@ func TestMatMulSmallBlocks(t *testing.T) {
 }
 
 // TestBatchMatMul checks the batched products item by item against refMatMul, for batches
-// of small products (spread over workers) and of large ones (each split internally).
+// of small products (spread over workers) and of large ones (each split internally), packed
+// and with each b_h in a larger block (BatchMatMulStrided).
 func TestBatchMatMul(t *testing.T) {
 	defer func(v bool) { useSIMD = v }(useSIMD)
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, simd := range []bool{false, hasSIMD && !noASMEnv()} {
 		useSIMD = simd
 		for _, tc := range []struct{ batch, m, k, n int }{
-			{0, 3, 3, 3}, {1, 2, 5, 7}, {3, 1, 64, 33}, {12, 1, 64, 100}, {5, 7, 0, 3}, {2, 70, 64, 90},
+			{0, 3, 3, 3}, {1, 2, 5, 7}, {3, 1, 64, 33}, {12, 1, 64, 100}, {5, 7, 0, 3}, {2, 70, 64, 90}, {4, 1, 1, 1},
 		} {
 			for _, bT := range []bool{false, true} {
-				t.Run(fmt.Sprintf("simd=%v/%dx(%dx%dx%d)/T=%v", simd, tc.batch, tc.m, tc.k, tc.n, bT), func(t *testing.T) {
-					mk, kn, mn := tc.m*tc.k, tc.k*tc.n, tc.m*tc.n
-					a := randRing(r, tc.batch*mk)
-					b := randRing(r, tc.batch*kn)
-					c := randRing(r, tc.batch*mn+1)
-					last := c[tc.batch*mn]
-					if bT {
-						BatchMatMulNT(c, a, b, tc.batch, tc.m, tc.k, tc.n)
-					} else {
-						BatchMatMul(c, a, b, tc.batch, tc.m, tc.k, tc.n)
-					}
-					for h := range tc.batch {
-						want := refMatMul(a[h*mk:(h+1)*mk], b[h*kn:(h+1)*kn], tc.m, tc.k, tc.n, bT)
-						if !slices.Equal(c[h*mn:(h+1)*mn], want) {
-							t.Errorf("item %d mismatch", h)
+				for _, pad := range []int{0, 13} {
+					t.Run(fmt.Sprintf("simd=%v/%dx(%dx%dx%d)/T=%v/pad=%d", simd, tc.batch, tc.m, tc.k, tc.n, bT, pad), func(t *testing.T) {
+						mk, kn, mn := tc.m*tc.k, tc.k*tc.n, tc.m*tc.n
+						stride := kn + pad
+						a := randRing(r, tc.batch*mk)
+						b := randRing(r, tc.batch*stride)
+						c := randRing(r, tc.batch*mn+1)
+						last := c[tc.batch*mn]
+						switch {
+						case pad > 0:
+							BatchMatMulStrided(c, a, b, tc.batch, tc.m, tc.k, tc.n, stride, bT)
+						case bT:
+							BatchMatMulNT(c, a, b, tc.batch, tc.m, tc.k, tc.n)
+						default:
+							BatchMatMul(c, a, b, tc.batch, tc.m, tc.k, tc.n)
 						}
-					}
-					if c[tc.batch*mn] != last {
-						t.Errorf("wrote past batch·m·n")
-					}
-				})
+						for h := range tc.batch {
+							want := refMatMul(a[h*mk:(h+1)*mk], b[h*stride:h*stride+kn], tc.m, tc.k, tc.n, bT)
+							if !slices.Equal(c[h*mn:(h+1)*mn], want) {
+								t.Errorf("item %d mismatch", h)
+							}
+						}
+						if c[tc.batch*mn] != last {
+							t.Errorf("wrote past batch·m·n")
+						}
+					})
+				}
 			}
 		}
 	}
@@ -256,5 +263,21 @@ func TestBatchMatMul(t *testing.T) {
 			}
 		}()
 		BatchMatMul(make([]uint64, 8), make([]uint64, 8), make([]uint64, 7), 2, 2, 2, 2)
+	})
+	t.Run("short strided slice panics", func(t *testing.T) {
+		defer func() {
+			if recover() == nil {
+				t.Errorf("no panic")
+			}
+		}()
+		BatchMatMulStrided(make([]uint64, 8), make([]uint64, 8), make([]uint64, 13), 2, 2, 2, 2, 10, false)
+	})
+	t.Run("stride below k·n panics", func(t *testing.T) {
+		defer func() {
+			if recover() == nil {
+				t.Errorf("no panic")
+			}
+		}()
+		BatchMatMulStrided(make([]uint64, 8), make([]uint64, 8), make([]uint64, 8), 2, 2, 2, 2, 3, false)
 	})
 }

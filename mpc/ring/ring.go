@@ -41,11 +41,19 @@ func MatMulNT(c, a, b []uint64, m, k, n int) {
 // for each (e.g. one product per attention head). Small products run in parallel across
 // the batch. Lengths, panics and aliasing are as for MatMul.
 func BatchMatMul(c, a, b []uint64, batch, m, k, n int) {
-	batchMatMul("BatchMatMul", c, a, b, batch, m, k, n, false)
+	batchMatMul("BatchMatMul", c, a, b, batch, m, k, n, k*n, false)
 }
 
 // BatchMatMulNT sets c_h = a_h·b_hᵀ mod 2^64 for h < batch, where a_h is m×k, b_h is n×k and
 // c_h is m×n, laid out one after another as for BatchMatMul.
 func BatchMatMulNT(c, a, b []uint64, batch, m, k, n int) {
-	batchMatMul("BatchMatMulNT", c, a, b, batch, m, k, n, true)
+	batchMatMul("BatchMatMulNT", c, a, b, batch, m, k, n, k*n, true)
+}
+
+// BatchMatMulStrided is BatchMatMul (transB false) or BatchMatMulNT (transB true) with b_h
+// starting at b[h·strideB] instead of b[h·k·n], for matrices that sit in larger blocks (rows of
+// a growing cache read in place). strideB must be at least k·n, and b at least
+// (batch−1)·strideB + k·n long.
+func BatchMatMulStrided(c, a, b []uint64, batch, m, k, n, strideB int, transB bool) {
+	batchMatMul("BatchMatMulStrided", c, a, b, batch, m, k, n, strideB, transB)
 }

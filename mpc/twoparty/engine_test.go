@@ -289,6 +289,58 @@ func TestMatMul(t *testing.T) {
 	}
 }
 
+// TestMatMulRows multiplies with a growing cache of rows (mpc.Rows), x·Rᵀ and x·R, on
+// dealer-free material, which gets the rows' mask as a packed copy.
+func TestMatMulRows(t *testing.T) {
+	const batch, width = 2, 4
+	r := rand.New(rand.NewPCG(13, 14))
+	k := &mpc.Tensor{Shape: []int{batch, 3, width}, Data: randRing(r, batch*3*width, 64)}
+	q := &mpc.Tensor{Shape: []int{batch, 1, width}, Data: randRing(r, batch*width, 64)}
+	p := &mpc.Tensor{Shape: []int{batch, 1, 3}, Data: randRing(r, batch*3, 64)}
+	ks, qs, ps := split(t, k), split(t, q), split(t, p)
+	res := run(t, memory, cfg(), func(e mpc.Engine) ([]*mpc.Share, error) {
+		var rows *mpc.Rows
+		for i := range 3 { // one row per step, as decoding appends
+			kr, err := mpc.Slice(ks[e.Party()], 1, i, i+1)
+			if err != nil {
+				return nil, err
+			}
+			f, err := e.Fix(kr)
+			if err != nil {
+				return nil, err
+			}
+			if rows == nil {
+				rows, err = mpc.NewRows(f[0])
+			} else {
+				err = rows.Append(f[0])
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		s, err := e.MatMulRows(qs[e.Party()], rows, true, 0)
+		if err != nil {
+			return nil, err
+		}
+		m, err := e.MatMulRows(ps[e.Party()], rows, false, 0)
+		return []*mpc.Share{s, m}, err
+	})
+	kt := &mpc.Tensor{Shape: []int{batch, width, 3}, Data: make([]uint64, batch*3*width)}
+	for h := range batch {
+		for i := range 3 {
+			for j := range width {
+				kt.Data[(h*width+j)*3+i] = k.Data[(h*3+i)*width+j]
+			}
+		}
+	}
+	if got := reveal(t, []*mpc.Share{res[0][0], res[1][0]}); !slices.Equal(got.Data, mpctest.MatMul(q, kt)) {
+		t.Errorf("q·Kᵀ wrong")
+	}
+	if got := reveal(t, []*mpc.Share{res[0][1], res[1][1]}); !slices.Equal(got.Data, mpctest.MatMul(p, k)) {
+		t.Errorf("p·K wrong")
+	}
+}
+
 func TestLTZAndSelect(t *testing.T) {
 	edges := []int64{0, 1, -1, 2, -2, math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, math.MinInt64 + 1, 1 << 62, -(1 << 62), 1 << 32, -(1 << 32)}
 	r := rand.New(rand.NewPCG(13, 14))
