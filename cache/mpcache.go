@@ -28,7 +28,7 @@ type MPCache struct {
 // (increasing), then every generated position.
 type mpLayer struct {
 	k, v    *mpc.Rows // [KVHeads, n, HeadDim], fixed, read in place by the products; nil while n = 0
-	n       int        // rows
+	n       int       // rows
 	started bool
 
 	// Owner layers only.

@@ -3,7 +3,6 @@ package mpc
 import (
 	"fmt"
 	"slices"
-
 )
 
 // prev and next are the neighbours of this party in the 3pc ring.
