@@ -545,9 +545,9 @@ func TestMeterCounts(t *testing.T) {
 		_, err = e.MatMul(u, xt)
 		return err
 	}
-	// FSS comparison: the correction words, 8·fss.KeyWords = 1528 bytes per element, go to P0
+	// FSS comparison: the correction words, 8·fss.KeyWords(64) = 1528 bytes per element, go to P0
 	// and P1, and the batch's 16-byte AES key to P1.
-	const key = 8 * fss.KeyWords
+	key := int64(8 * fss.KeyWords(fss.MaxBits))
 	cases := []struct {
 		name  string
 		p     mpc.Protocol

@@ -16,8 +16,9 @@ const (
 	// CompareFSS is function secret sharing: the dealer (P2 in 3pc) deals keys of the sign gate
 	// of package fss, a distributed comparison function; the parties open x + r for a random
 	// mask r and evaluate their keys locally. Online: 2pc 1 round and 8 bytes per element; 3pc
-	// 2 rounds and 16 bytes (P2: 1 round, 16 bytes). Offline: 8·fss.KeyWords = 1528 bytes per
-	// element to each of P0 and P1, plus a 16-byte AES key to P1 per batch of signChunk.
+	// 2 rounds and 16 bytes (P2: 1 round, 16 bytes). Offline: 8·fss.KeyWords(bits) bytes per
+	// element to each of P0 and P1 (1528 at the full 64 bits; see Engine.WithCompareBits),
+	// plus a 16-byte AES key to P1 per batch of signChunk.
 	CompareFSS Comparison = "fss"
 	// CompareCircuit is the boolean carry circuit of compare.go: 8 rounds; 2pc 184.125 bytes
 	// per element and 104 offline, 3pc 168 bytes at P0 and 104 at P1 and P2.
@@ -64,7 +65,7 @@ func (e *engine) dcf() (DCFMaterial, bool) {
 // r); P0 and P1 learn c and reshare the results to replicated form (see openToPairAndReshare):
 // 2 rounds.
 func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape []int) (*Share, error) {
-	n := x.Len()
+	n, bits := x.Len(), e.CompareBits()
 	if x.mask != nil && e.ReusesFixed() {
 		// x was fixed: D = x − M is public already, so with the mask r = −M the opened value
 		// c = x + r is D, and no round is needed. The dealer holds all of M.
@@ -75,9 +76,9 @@ func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape 
 			for i, m := range x.mask.m {
 				r[i] = -m
 			}
-			err = e.dealSign(dm, r)
+			err = e.dealSign(dm, r, bits)
 		} else {
-			out.Own, err = e.evalSign(dm, x.mask.d, t, w)
+			out.Own, err = e.evalSign(dm, x.mask.d, t, w, bits)
 		}
 		if err != nil {
 			return nil, err
@@ -91,7 +92,7 @@ func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape 
 	if e.proto == TwoPC {
 		out := &Share{Shape: slices.Clone(shape)}
 		if e.dealer {
-			if err := e.dealSign(dm, r); err != nil {
+			if err := e.dealSign(dm, r, bits); err != nil {
 				return nil, err
 			}
 			return out, nil
@@ -109,7 +110,7 @@ func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape 
 		for i := range c {
 			c[i] += o[i]
 		}
-		out.Own, err = e.evalSign(dm, c, t, w)
+		out.Own, err = e.evalSign(dm, c, t, w, bits)
 		if err != nil {
 			return nil, err
 		}
@@ -127,14 +128,14 @@ func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape 
 	var ferr error
 	out, err := e.openToPairAndReshare("ltz", shape, u, func(c []uint64) []uint64 {
 		var y []uint64
-		y, ferr = e.evalSign(dm, c, t, w)
+		y, ferr = e.evalSign(dm, c, t, w, bits)
 		return y
 	})
 	if err == nil {
 		err = ferr
 	}
 	if err == nil && e.party == 2 {
-		err = e.dealSign(dm, r) // after P2's message of the opening round, as P0 and P1 expect
+		err = e.dealSign(dm, r, bits) // after P2's message of the opening round, as P0 and P1 expect
 	}
 	if err != nil {
 		return nil, err
@@ -142,22 +143,23 @@ func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape 
 	return out, nil
 }
 
-// dealSign produces the sign-gate keys for the masks r, signChunk at a time.
-func (e *engine) dealSign(dm DCFMaterial, r []uint64) error {
+// dealSign produces the sign-gate keys over bits for the masks r, signChunk at a time.
+func (e *engine) dealSign(dm DCFMaterial, r []uint64, bits uint) error {
 	for lo := 0; lo < len(r); lo += signChunk {
 		hi := min(lo+signChunk, len(r))
-		if _, _, _, err := dm.DCFKeys(hi-lo, r[lo:hi]); err != nil {
+		if _, _, _, err := dm.DCFKeys(hi-lo, bits, r[lo:hi]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// evalSign returns this party's shares of MSB(c_i − t_k − r_i) for the opened c (one per mask)
+// evalSign returns this party's shares of the bits-bit sign of c_i − t_k − r_i for the opened c
+// (one per mask)
 // and every threshold t_k, element i's len(t) results contiguous, receiving and evaluating the
 // keys signChunk at a time; with a public map w (len(t)×cols), element i's row of bits times w
 // instead.
-func (e *engine) evalSign(dm DCFMaterial, c, t []uint64, w *Tensor) ([]uint64, error) {
+func (e *engine) evalSign(dm DCFMaterial, c, t []uint64, w *Tensor, bits uint) ([]uint64, error) {
 	p := len(t)
 	pts := make([]uint64, min(len(c), signChunk)*p)
 	// With a map only one chunk of bits is live at a time: the result is the mapped values.
@@ -167,7 +169,7 @@ func (e *engine) evalSign(dm DCFMaterial, c, t []uint64, w *Tensor) ([]uint64, e
 	}
 	for lo := 0; lo < len(c); lo += signChunk {
 		hi := min(lo+signChunk, len(c))
-		key, seeds, cw, err := dm.DCFKeys(hi-lo, nil)
+		key, seeds, cw, err := dm.DCFKeys(hi-lo, bits, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -178,11 +180,11 @@ func (e *engine) evalSign(dm DCFMaterial, c, t []uint64, w *Tensor) ([]uint64, e
 			}
 		}
 		if w == nil {
-			fss.EvalSign(e.party, key, at, seeds, cw, y[lo*p:hi*p])
+			fss.EvalSign(e.party, key, bits, at, seeds, cw, y[lo*p:hi*p])
 			continue
 		}
 		q := w.Shape[1]
-		fss.EvalSign(e.party, key, at, seeds, cw, y[:len(at)])
+		fss.EvalSign(e.party, key, bits, at, seeds, cw, y[:len(at)])
 		ring.MatMul(z[lo*q:hi*q], y[:len(at)], w.Data, hi-lo, p, q)
 	}
 	if w != nil {

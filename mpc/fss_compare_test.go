@@ -59,7 +59,7 @@ func TestLTZFSSBatches(t *testing.T) {
 					}
 				}
 				st := []mpc.Stat{res[0].st, res[1].st, res[2].st}
-				key := int64(8 * fss.KeyWords * n)
+				key := int64(8 * fss.KeyWords(fss.MaxBits) * n)
 				if st[0].OfflineRecv != key || st[1].OfflineRecv != key+16*batches || st[2].OfflineSent != 2*key+16*batches {
 					t.Errorf("offline bytes: P0 got %d, P1 got %d, P2 sent %d; want %d, %d, %d",
 						st[0].OfflineRecv, st[1].OfflineRecv, st[2].OfflineSent, key, key+16*batches, 2*key+16*batches)
@@ -110,7 +110,7 @@ func TestLTZFSSMalformedKeys(t *testing.T) {
 							return tr
 						}
 						return mangled{tr, func(b []byte) []byte {
-							if len(b) < 8*fss.KeyWords*n {
+							if len(b) < 8*fss.KeyWords(fss.MaxBits)*n {
 								return b // set-up seeds and, in 3pc, P2's opening message
 							}
 							return edit(b)
@@ -126,4 +126,111 @@ func TestLTZFSSMalformedKeys(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCompareBits checks comparisons narrowed by WithCompareBits: exact for inputs with
+// |x − t| < 2^(bits−1), by FSS with 8·fss.KeyWords(bits) offline bytes per element and the
+// full width's online costs, on the engine and on its two-party view, by the circuit as the
+// full width; and the engine's own width left unchanged.
+func TestCompareBits(t *testing.T) {
+	const n, bits = 300, 38
+	thr := []uint64{0, 1 << 20, 1<<64 - 1<<20}
+	x := mpc.NewTensor(n)
+	for i := range x.Data {
+		// |x| < 2^36: every difference with a threshold stays within 2^37.
+		x.Data[i] = uint64(int64(i*i*int(uint64(i)*0x9e3779b97f4a7c15>>40)) % (1 << 36))
+		if i%2 == 1 {
+			x.Data[i] = -x.Data[i]
+		}
+		if i%7 == 0 {
+			x.Data[i] = thr[i%3] + uint64(i%3) - 1 // next to a threshold
+		}
+	}
+	for _, p := range protocols {
+		for _, cmp := range comparisons {
+			for _, view := range []bool{false, true} {
+				if view && (p == mpc.TwoPC || cmp != mpc.CompareFSS) {
+					continue
+				}
+				t.Run(fmt.Sprintf("%s/%s/view=%v", p, cmp, view), func(t *testing.T) {
+					xs := split(t, p, x)
+					type result struct {
+						narrow, full mpc.Stat
+						y            *mpc.Share
+					}
+					res := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Comparison: cmp}, func(e mpc.Engine) (result, error) {
+						ne, err := e.WithCompareBits(bits)
+						if err != nil {
+							return result{}, err
+						}
+						if ne.CompareBits() != bits || e.CompareBits() != fss.MaxBits || ne.Pair().CompareBits() != bits {
+							return result{}, fmt.Errorf("widths: narrowed %d (view %d), engine %d", ne.CompareBits(), ne.Pair().CompareBits(), e.CompareBits())
+						}
+						run := func(e mpc.Engine) (*mpc.Share, mpc.Stat, error) {
+							e.Meter().Reset()
+							xe := xs[e.Party()]
+							if view {
+								if xe, err = e.ToPair(xe); err != nil {
+									return nil, mpc.Stat{}, err
+								}
+								e = e.Pair()
+							}
+							y, err := e.LessThan(xe, thr, nil)
+							return y, e.Meter().Total(), err
+						}
+						var r result
+						if r.y, r.narrow, err = run(ne); err != nil {
+							return r, err
+						}
+						_, r.full, err = run(e)
+						return r, err
+					})
+					shares := []*mpc.Share{res[0].y, res[1].y, res[2].y}
+					if view {
+						shares = shares[:2]
+					}
+					q := p
+					if view {
+						q = mpc.TwoPC
+					}
+					y := mpctest.Reveal(t, q, shares)
+					for i, v := range x.Data {
+						for k, tk := range thr {
+							want := uint64(0)
+							if int64(v) < int64(tk) {
+								want = 1
+							}
+							if got := y.Data[i*len(thr)+k]; got != want {
+								t.Fatalf("[%d < %d] over %d bits = %d, want %d", int64(v), int64(tk), bits, got, want)
+							}
+						}
+					}
+					for i := range 3 {
+						nw, fl := res[i].narrow, res[i].full
+						if nw.Rounds != fl.Rounds || nw.OnlineSent != fl.OnlineSent {
+							t.Errorf("party %d: narrowing changed online costs: %+v against %+v", i, nw, fl)
+						}
+						wantOff := fl.OfflineRecv
+						if cmp == mpc.CompareFSS && fl.OfflineRecv > 0 {
+							full, narrow := int64(8*fss.KeyWords(fss.MaxBits)*n), int64(8*fss.KeyWords(bits)*n)
+							wantOff = fl.OfflineRecv - full + narrow
+						}
+						if nw.OfflineRecv != wantOff {
+							t.Errorf("party %d: offline %d bytes over %d bits, want %d (full width: %d)", i, nw.OfflineRecv, bits, wantOff, fl.OfflineRecv)
+						}
+					}
+				})
+			}
+		}
+	}
+	t.Run("bad widths", func(t *testing.T) {
+		mpctest.Run(t, mpc.TwoPC, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) (struct{}, error) {
+			for _, b := range []uint{0, 1, 65} {
+				if _, err := e.WithCompareBits(b); err == nil || !strings.Contains(err.Error(), "comparison width") {
+					return struct{}{}, fmt.Errorf("width %d: error %v", b, err)
+				}
+			}
+			return struct{}{}, nil
+		})
+	})
 }

@@ -190,20 +190,20 @@ func (m dealerMaterial) OneHotPair(cnt, N int) (r, onehot []uint64, err error) {
 // Config.Comparison).
 type DCFMaterial interface {
 	Material
-	// DCFKeys returns this party's sign-gate keys for n masks r, those of the preceding Mask
-	// call (or a piece of them, in order): the batch's AES key, the party's root seeds
-	// (fss.SeedWords per mask) and the correction words (fss.KeyWords per mask, the same at P0
-	// and P1). The producer passes its whole masks as r and gets nil parts; the other parties
-	// pass nil.
-	DCFKeys(n int, r []uint64) (key [fss.KeySize]byte, seeds, cw []uint64, err error)
+	// DCFKeys returns this party's sign-gate keys over bits (see fss.MaxBits) for n masks r,
+	// those of the preceding Mask call (or a piece of them, in order): the batch's AES key, the
+	// party's root seeds (fss.SeedWords per mask) and the correction words (fss.KeyWords(bits)
+	// per mask, the same at P0 and P1). The producer passes its whole masks as r and gets nil
+	// parts; the other parties pass nil.
+	DCFKeys(n int, bits uint, r []uint64) (key [fss.KeySize]byte, seeds, cw []uint64, err error)
 }
 
 var _ DCFMaterial = dealerMaterial{}
 
 // DCFKeys draws the AES key and P0's root seeds from P0's stream and P1's root seeds from
 // P1's; the correction words travel to both, and the AES key to P1 (a message of its own), as
-// offline bytes: 8·fss.KeyWords per mask to each, plus fss.KeySize to P1.
-func (m dealerMaterial) DCFKeys(n int, r []uint64) (key [fss.KeySize]byte, seeds, cw []uint64, err error) {
+// offline bytes: 8·fss.KeyWords(bits) per mask to each, plus fss.KeySize to P1.
+func (m dealerMaterial) DCFKeys(n int, bits uint, r []uint64) (key [fss.KeySize]byte, seeds, cw []uint64, err error) {
 	e := m.e
 	if e.dealsHere() {
 		if len(r) != n {
@@ -214,8 +214,8 @@ func (m dealerMaterial) DCFKeys(n int, r []uint64) (key [fss.KeySize]byte, seeds
 		s1 := make([]uint64, fss.SeedWords*n)
 		e.dealStream[0].Uint64s(s0)
 		e.dealStream[1].Uint64s(s1)
-		cw := make([]uint64, fss.KeyWords*n)
-		fss.GenSign(key, r, s0, s1, cw)
+		cw := make([]uint64, fss.KeyWords(bits)*n)
+		fss.GenSign(key, bits, r, s0, s1, cw)
 		// The transport owns what it is given: P1 gets copies.
 		to0 := wordBytes(cw)
 		for _, d := range []struct {
@@ -239,7 +239,7 @@ func (m dealerMaterial) DCFKeys(n int, r []uint64) (key [fss.KeySize]byte, seeds
 		copy(key[:], b)
 	}
 	e.dealStream[0].Uint64s(seeds)
-	b, err := e.recvBytes("dcf material", 2, 8*fss.KeyWords*n)
+	b, err := e.recvBytes("dcf material", 2, 8*fss.KeyWords(bits)*n)
 	if err != nil {
 		return key, nil, nil, err
 	}

@@ -44,19 +44,26 @@ func (c approxCase) form(b backend) ([]lessCall, meterCost) {
 }
 
 // lessCall is one LessThan: n elements against thr thresholds, with outs results each, of a
-// fixed value or not.
+// fixed value or not, over bits (0: the full width).
 type lessCall struct {
 	n, thr, outs int
 	fixed        bool
+	bits         uint
 }
 
 // segments is the LessThan of segmentValues on n elements with thr cuts and cols columns.
-func segments(n, thr, cols int) lessCall { return lessCall{n, thr, min(thr, cols), false} }
+func segments(n, thr, cols int) lessCall { return lessCall{n, thr, min(thr, cols), false, 0} }
 
 // fixedSegments is segments on a fixed value.
-func fixedSegments(n, thr, cols int) lessCall { return lessCall{n, thr, min(thr, cols), true} }
+func fixedSegments(n, thr, cols int) lessCall { return lessCall{n, thr, min(thr, cols), true, 0} }
+
+// over is l over bits.
+func (l lessCall) over(bits uint) lessCall { l.bits = bits; return l }
 
 func (l lessCall) cost(b backend) meterCost {
+	if l.bits != 0 {
+		b = b.withBits(l.bits)
+	}
 	c := lessCost(b, l.n, l.thr, l.outs)
 	if l.fixed && b.p == mpc.TwoPC && b.cmp == mpc.CompareFSS {
 		// The fix's opened difference is the masked value: only the keys remain.
@@ -87,15 +94,15 @@ var approxCases = []approxCase{
 	// round and 8 bytes, then two products that open 8 bytes and truncate; 3pc the same on
 	// its two-party view), cubic pieces (4 products) with the circuit, whose cost is in the
 	// circuit field.
-	{"gelu", []int{1024}, GeLU, []lessCall{fixedSegments(1024, 14, 3)}, map[mpc.Protocol]meterCost{
+	{"gelu", []int{1024}, GeLU, []lessCall{fixedSegments(1024, 14, 3).over(activationBits(16))}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC: restCost(5, 5, 0, 40*1024, 40*1024, 0, 0, 48*1024, 0),
-	}, &circuitForm{[]lessCall{segments(1024, 8, 5)}, map[mpc.Protocol]meterCost{
+	}, &circuitForm{[]lessCall{segments(1024, 8, 5).over(activationBits(16))}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(4, 4, 0, 96*1024, 96*1024, 0, 0, 96*1024, 0),
 		mpc.ThreePC: restCost(4, 4, 2, 64*1024, 64*1024, 64*1024, 0, 64*1024, 0),
 	}}, true},
-	{"silu", []int{1024}, SiLU, []lessCall{fixedSegments(1024, 18, 3)}, map[mpc.Protocol]meterCost{
+	{"silu", []int{1024}, SiLU, []lessCall{fixedSegments(1024, 18, 3).over(activationBits(16))}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC: restCost(5, 5, 0, 40*1024, 40*1024, 0, 0, 48*1024, 0),
-	}, &circuitForm{[]lessCall{segments(1024, 10, 5)}, map[mpc.Protocol]meterCost{
+	}, &circuitForm{[]lessCall{segments(1024, 10, 5).over(activationBits(16))}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(4, 4, 0, 96*1024, 96*1024, 0, 0, 96*1024, 0),
 		mpc.ThreePC: restCost(4, 4, 2, 64*1024, 64*1024, 64*1024, 0, 64*1024, 0),
 	}}, true},
@@ -125,7 +132,7 @@ var approxCases = []approxCase{
 	// Softmax without its maximum (the meter's "max" scope, checked against Max alone below).
 	{"softmax", []int{12, 1024}, func(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 		return Softmax(e, x, SoftmaxOptions{})
-	}, []lessCall{segments(12*1024, 3, 9), segments(12, 149, 2)}, map[mpc.Protocol]meterCost{
+	}, []lessCall{segments(12*1024, 3, 9).over(softmaxBits(16)), segments(12, 149, 2)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(10, 10, 0, 240*12*1024+24*12, 240*12*1024+24*12, 0, 0, 240*12*1024+24*12, 0),
 		mpc.ThreePC: restCost(10, 10, 5, 160*12*1024+16*12, 160*12*1024+16*12, 160*12*1024+16*12, 0, 160*12*1024+16*12, 0),
 	}, nil, false},
@@ -149,7 +156,13 @@ func TestApproxCosts(t *testing.T) {
 				})
 				var mx []mpc.Stat
 				if c.name == "softmax" {
-					_, mx = measureOn(t, b, "max", func(e mpc.Engine) (*mpc.Share, error) { return Max(e, sh[e.Party()]) })
+					_, mx = measureOn(t, b, "max", func(e mpc.Engine) (*mpc.Share, error) {
+						ce, err := e.WithCompareBits(softmaxBits(e.Frac()))
+						if err != nil {
+							return nil, err
+						}
+						return Max(ce, sh[e.Party()])
+					})
 				}
 				// eb is the backend the function computes on: 3pc's two-party view for a paired
 				// function, which then moves its result back.

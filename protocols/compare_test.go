@@ -94,10 +94,10 @@ func TestCompareCost(t *testing.T) {
 	// Per element: rounds, online bytes P0 and P1 send, offline bytes P1 receives (the most of
 	// any party), for ReLU and for Equal.
 	docs := map[backend][2][4]float64{
-		{mpc.TwoPC, mpc.CompareFSS}:       {{2, 24, 24, 1536}, {1, 8, 8, 1528}},
-		{mpc.TwoPC, mpc.CompareCircuit}:   {{9, 200.125, 200.125, 112}, {8, 368.25, 368.25, 208}},
-		{mpc.ThreePC, mpc.CompareFSS}:     {{3, 24, 24, 1528}, {2, 16, 16, 1528}},
-		{mpc.ThreePC, mpc.CompareCircuit}: {{9, 176, 112, 0}, {8, 336, 208, 0}},
+		{p: mpc.TwoPC, cmp: mpc.CompareFSS}:       {{2, 24, 24, 1536}, {1, 8, 8, 1528}},
+		{p: mpc.TwoPC, cmp: mpc.CompareCircuit}:   {{9, 200.125, 200.125, 112}, {8, 368.25, 368.25, 208}},
+		{p: mpc.ThreePC, cmp: mpc.CompareFSS}:     {{3, 24, 24, 1528}, {2, 16, 16, 1528}},
+		{p: mpc.ThreePC, cmp: mpc.CompareCircuit}: {{9, 176, 112, 0}, {8, 336, 208, 0}},
 	}
 	check := func(t *testing.T, st []mpc.Stat, doc [4]float64) {
 		t.Helper()

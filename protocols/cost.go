@@ -7,11 +7,37 @@ import (
 	"github.com/privinfer/mpcache/mpc/fss"
 )
 
-// backend is what the costs of a protocol depend on besides the shapes: the engine's protocol
-// and the method its LTZ compares by.
+// backend is what the costs of a protocol depend on besides the shapes: the engine's protocol,
+// the method its LTZ compares by and the width of its comparisons (mpc.Engine.CompareBits;
+// 0 stands for the full fss.MaxBits).
 type backend struct {
-	p   mpc.Protocol
-	cmp mpc.Comparison
+	p    mpc.Protocol
+	cmp  mpc.Comparison
+	bits uint
+}
+
+// backendOf is e's backend.
+func backendOf(e mpc.Engine) backend {
+	return backend{p: e.Protocol(), cmp: e.Comparison()}.withBits(e.CompareBits())
+}
+
+// withBits is b comparing over bits (fss.MaxBits is stored as 0, so that backends compare
+// equal whichever way the full width is written).
+func (b backend) withBits(bits uint) backend {
+	if bits == fss.MaxBits {
+		bits = 0
+	}
+	b.bits = bits
+	return b
+}
+
+// keyBytes is the material of one FSS comparison of b, which P0 and P1 each receive.
+func (b backend) keyBytes() int64 {
+	bits := b.bits
+	if bits == 0 {
+		bits = fss.MaxBits
+	}
+	return 8 * int64(fss.KeyWords(bits))
 }
 
 // meterCost is the traffic of a protocol run as the meter counts it, per party: rounds, online
@@ -65,9 +91,6 @@ var WAN = Link{RTT: 40 * time.Millisecond, Bandwidth: 50e6, MaterialBandwidth: 5
 // LAN is the project's LAN profile (transport.LAN): 0.4 ms round trips at 5 Gbit/s.
 var LAN = Link{RTT: 400 * time.Microsecond, Bandwidth: 625e6, MaterialBandwidth: 625e6}
 
-// fssKeyBytes is the material of one FSS comparison, which P0 and P1 each receive.
-const fssKeyBytes = 8 * fss.KeyWords
-
 // fssBatch is the most FSS keys the engine deals in one message; every message comes with a
 // fresh AES key (fss.KeySize bytes) for P1.
 const fssBatch = 4096
@@ -86,7 +109,7 @@ func lessCost(b backend, n, thr, outs int) meterCost {
 	m, k := int64(n), int64(thr)
 	switch {
 	case b.cmp == mpc.CompareFSS:
-		key := fssKeyBytes * m
+		key := b.keyBytes() * m
 		off := [3]int64{key, key + fss.KeySize*((m+fssBatch-1)/fssBatch), 0}
 		if b.p == mpc.TwoPC {
 			return meterCost{[3]int64{1, 1, 0}, [3]int64{8 * m, 8 * m, 0}, off}
@@ -133,7 +156,7 @@ func oneHotCost(p mpc.Protocol, cnt, cols int) meterCost {
 // view keeps the bits additive and reuses fixed operands; the backend itself otherwise.
 func (b backend) view() backend {
 	if b.p == mpc.ThreePC && b.cmp == mpc.CompareFSS {
-		return backend{mpc.TwoPC, mpc.CompareFSS}
+		return backend{mpc.TwoPC, mpc.CompareFSS, b.bits}
 	}
 	return b
 }
@@ -166,7 +189,7 @@ func onPair(e mpc.Engine, x *mpc.Share, f func(pe mpc.Engine, x *mpc.Share) ([]*
 // that produces their input by a product can deliver it there directly (mpc.Engine.MatMulPair)
 // and pass it to ArgmaxInView or GeLUInView.
 func View(e mpc.Engine) mpc.Engine {
-	if b := (backend{e.Protocol(), e.Comparison()}); b.view() != b {
+	if b := backendOf(e); b.view() != b {
 		return e.Pair()
 	}
 	return e

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/fss"
 )
 
 // GeLU returns GPT-2's GeLU ("gelu_new", the tanh form)
@@ -29,12 +30,14 @@ import (
 // the fixed x against 14 thresholds mapped to the 3 coefficients (no round: the fix's opened
 // difference is the masked value; one DCF key), then two truncated products that open only the
 // coefficient operand; 3pc runs the same on its two-party view (mpc.Engine.Pair) and moves the
-// result back (1 round, 8 bytes at P0 and P1; P2 sends nothing). By the circuit: 8
-// comparisons, then 4 products in two MulTrunc levels. In total:
+// result back (1 round, 8 bytes at P0 and P1; P2 sends nothing). The comparisons cover the
+// exact range above and no more (activationBits: 65 − f = 49 bits at f = 16), so the key is
+// 1168 bytes instead of the full width's 1528. By the circuit: 8 comparisons, then 4 products
+// in two MulTrunc levels. In total:
 //
 //	            rounds  online B               offline B
-//	2pc FSS     5       40                     1576
-//	3pc FSS     6       48 (P0, P1), 0 (P2)    1576
+//	2pc FSS     5       40                     1216
+//	3pc FSS     6       48 (P0, P1), 0 (P2)    1216
 //	2pc circuit 12      1569                   928
 //	3pc circuit 12      1408 (P0), 896 (P1)    64
 func GeLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
@@ -50,11 +53,16 @@ func GeLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 // stays below 3e-4 on [−16, 16] (TestActivations); exact asymptotes for |x| < 2^(62−2f).
 //
 // Cost per element: by FSS exactly GeLU's (one opened word and one key whatever the number of
-// cuts): 5 rounds (2pc) and 6 (3pc), 40 and 48 bytes online, offline 1576; by the circuit 12
+// cuts): 5 rounds (2pc) and 6 (3pc), 40 and 48 bytes online, offline 1216; by the circuit 12
 // rounds, 1937.25 bytes online (2pc; 3pc: 1744 at P0, 1104 at P1), offline 1136 and 64.
 func SiLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	return fittedActivation(e, "silu", x, &siluQuadratic, &siluCubic)
 }
+
+// activationBits is the width of GeLU's and SiLU's comparisons at f fractional bits (see
+// mpc.Engine.WithCompareBits): inputs within their exact range, |x| < 2^(62−2f), differ from
+// the cuts (|t| < 11) by less than 2^(64−f) ring units.
+func activationBits(f uint) uint { return min(65-f, fss.MaxBits) }
 
 // GeLUInView is GeLU of x given as a share of View(e) (for instance a product delivered
 // there by mpc.Engine.MatMulPair and truncated there); the result is a share of e, as GeLU's.
@@ -66,7 +74,11 @@ func GeLUInView(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	if x.Len() == 0 {
 		return nil, fmt.Errorf("protocols: gelu: empty input of shape %v", x.Shape)
 	}
-	ys, err := inView(e, x, func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error) {
+	ce, err := e.WithCompareBits(activationBits(e.Frac()))
+	if err != nil {
+		return nil, err
+	}
+	ys, err := inView(ce, x, func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error) {
 		y, err := quadraticOnFixed(pe, x, &geluQuadratic)
 		return []*mpc.Share{y}, err
 	})
@@ -83,8 +95,12 @@ func fittedActivation(e mpc.Engine, op string, x *mpc.Share, quadratic, cubic *p
 	if x.Len() == 0 {
 		return nil, fmt.Errorf("protocols: %s: empty input of shape %v", op, x.Shape)
 	}
+	// Comparisons over activationBits, all the range needs (the circuit ignores the width).
+	e, err := e.WithCompareBits(activationBits(e.Frac()))
+	if err != nil {
+		return nil, err
+	}
 	var y *mpc.Share
-	var err error
 	if e.Comparison() == mpc.CompareFSS {
 		// In 3pc on the two-party view, where the fix makes the lookup and both products
 		// cheaper than their replicated forms.

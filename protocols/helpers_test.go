@@ -105,13 +105,13 @@ func measure(t testing.TB, p mpc.Protocol, label string, f func(e mpc.Engine) (*
 // measureAll is measure for functions with several outputs (out[k] as in runAll).
 func measureAll(t testing.TB, p mpc.Protocol, label string, f func(e mpc.Engine) ([]*mpc.Share, error)) ([][]*mpc.Share, []mpc.Stat) {
 	t.Helper()
-	return measureAllOn(t, backend{p, ""}, label, f)
+	return measureAllOn(t, backend{p: p}, label, f)
 }
 
 // testBackends lists both protocols with both comparison methods, for the cost tests.
 var testBackends = []backend{
-	{mpc.TwoPC, mpc.CompareFSS}, {mpc.TwoPC, mpc.CompareCircuit},
-	{mpc.ThreePC, mpc.CompareFSS}, {mpc.ThreePC, mpc.CompareCircuit},
+	{p: mpc.TwoPC, cmp: mpc.CompareFSS}, {p: mpc.TwoPC, cmp: mpc.CompareCircuit},
+	{p: mpc.ThreePC, cmp: mpc.CompareFSS}, {p: mpc.ThreePC, cmp: mpc.CompareCircuit},
 }
 
 func (b backend) String() string { return string(b.p) + "/" + string(b.cmp) }
@@ -191,7 +191,7 @@ func tiedValues(r *rand.Rand, n int) []float64 {
 // party receives from the dealer, or from P2 in 3pc).
 func benchOp(b *testing.B, p mpc.Protocol, elems int, f func(e mpc.Engine) error) {
 	b.Helper()
-	benchOpOn(b, backend{p, ""}, elems, f)
+	benchOpOn(b, backend{p: p}, elems, f)
 }
 
 // benchOpOn is benchOp on backend be.

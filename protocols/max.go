@@ -39,7 +39,7 @@ const maxArity = 512
 // levels, where every comparison costs its material, and end with a few wide ones; circuit
 // plans use only wide levels, to save its 8-round comparisons.
 func PlanTournament(p mpc.Protocol, cmp mpc.Comparison, rows, n int, link Link) Tournament {
-	b := backend{p, cmp}.view()
+	b := backend{p: p, cmp: cmp}.view()
 	type best struct {
 		t float64
 		k int
@@ -354,7 +354,7 @@ func argmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament, inV bool) (onehot, 
 		run = inView
 	}
 	r, err := run(e, x2, func(pe mpc.Engine, x2 *mpc.Share) ([]*mpc.Share, error) {
-		oh, idx, err := argmaxBy(pe, x2, plan, argmaxTracking(backend{pe.Protocol(), pe.Comparison()}, rows, n, plan, WAN))
+		oh, idx, err := argmaxBy(pe, x2, plan, argmaxTracking(backendOf(pe), rows, n, plan, WAN))
 		return []*mpc.Share{oh, idx}, err
 	})
 	if err != nil {

@@ -153,15 +153,15 @@ func TestCostModel(t *testing.T) {
 		want meterCost
 	}{
 		// one LTZ (184 + 1 bytes, 104 offline) and one Mul (16, 8 offline)
-		{"binary max over 2", backend{mpc.TwoPC, mpc.CompareCircuit}, 2, 2,
+		{"binary max over 2", backend{p: mpc.TwoPC, cmp: mpc.CompareCircuit}, 2, 2,
 			meterCost{[3]int64{9, 9, 0}, [3]int64{201, 201, 0}, [3]int64{0, 112, 0}}},
 		// one LTZ (8 bytes; a key to P0 and P1 and the batch's AES key to P1) and one Mul
-		{"binary max over 2", backend{mpc.TwoPC, mpc.CompareFSS}, 2, 2,
+		{"binary max over 2", backend{p: mpc.TwoPC, cmp: mpc.CompareFSS}, 2, 2,
 			meterCost{[3]int64{2, 2, 0}, [3]int64{24, 24, 0}, [3]int64{1528, 1528 + 16 + 8, 0}}},
 		// 6 LTZ, OneHot of 4 to width 3 (N = 4), Mul of 3
-		{"4-ary max over 4", backend{mpc.ThreePC, mpc.CompareCircuit}, 4, 4,
+		{"4-ary max over 4", backend{p: mpc.ThreePC, cmp: mpc.CompareCircuit}, 4, 4,
 			meterCost{[3]int64{11, 11, 10}, [3]int64{6*168 + 4*32 + 24, 6*104 + 4*32 + 24, 6*104 + 16*4 + 24}, [3]int64{0, 4 * 32, 0}}},
-		{"4-ary max over 4", backend{mpc.ThreePC, mpc.CompareFSS}, 4, 4,
+		{"4-ary max over 4", backend{p: mpc.ThreePC, cmp: mpc.CompareFSS}, 4, 4,
 			meterCost{[3]int64{5, 5, 3}, [3]int64{6*16 + 4*32 + 24, 6*16 + 4*32 + 24, 6*16 + 16*4 + 24}, [3]int64{6 * 1528, 6*1528 + 16 + 4*32, 0}}},
 	}
 	for _, c := range cases {
@@ -223,26 +223,26 @@ func TestMaxDocFigures(t *testing.T) {
 		online, offline float64 // 0: not stated
 		binary          int64   // rounds of the binary tournament
 	}{
-		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 1024, false, false, Tournament{2, 2, 2, 2, 5, 13}, 14, 25.7, 1750.5, 20},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, false, false, Tournament{2, 2, 2, 2, 5, 13}, 15, 25.7, 1750.5, 21},
-		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 1024, false, false, Tournament{4, 8, 32}, 30, 552.7, 361.4, 90},
-		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 1024, false, false, Tournament{13, 79}, 22, 1639.2, 207.0, 90},
-		{backend{mpc.TwoPC, mpc.CompareFSS}, 1, 50257, false, false, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 19, 24.8, 1638.5, 32},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, false, false, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 20, 24.8, 1638.5, 33},
-		{backend{mpc.TwoPC, mpc.CompareCircuit}, 1, 50257, false, false, Tournament{3, 6, 16, 175}, 40, 497.0, 341.0, 144},
-		{backend{mpc.ThreePC, mpc.CompareCircuit}, 1, 50257, false, false, Tournament{3, 6, 16, 175}, 43, 468.8, 35.6, 144},
-		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 64, false, false, Tournament{5, 13}, 6, 50.9, 4968.4, 12},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 64, false, false, Tournament{5, 13}, 7, 51.0, 4968.4, 13},
-		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 64, false, false, Tournament{64}, 10, 5823.7, 3795.9, 54},
-		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 64, false, false, Tournament{64}, 11, 5571.9, 512.0, 54},
-		{backend{mpc.TwoPC, mpc.CompareFSS}, 12, 1024, true, false, Tournament{2, 2, 2, 2, 5, 13}, 14, 105.5, 1790.4, 20},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 12, 1024, true, false, Tournament{2, 2, 2, 2, 5, 13}, 15, 113.5, 1790.4, 21},
-		{backend{mpc.TwoPC, mpc.CompareCircuit}, 12, 1024, true, false, Tournament{4, 8, 32}, 30, 584.2, 377.1, 90},
-		{backend{mpc.ThreePC, mpc.CompareCircuit}, 12, 1024, true, false, Tournament{13, 79}, 22, 1646.6, 207.0, 90},
-		{backend{mpc.TwoPC, mpc.CompareFSS}, 1, 50257, true, true, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 20, 32.8, 1652.9, 32},
-		{backend{mpc.ThreePC, mpc.CompareFSS}, 1, 50257, true, true, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 21, 40.8, 1652.9, 33},
-		{backend{mpc.TwoPC, mpc.CompareCircuit}, 1, 50257, true, true, Tournament{3, 6, 16, 175}, 41, 502.3, 354.0, 144},
-		{backend{mpc.ThreePC, mpc.CompareCircuit}, 1, 50257, true, false, Tournament{3, 6, 16, 175}, 43, 492.7, 35.6, 144},
+		{backend{p: mpc.TwoPC, cmp: mpc.CompareFSS}, 12, 1024, false, false, Tournament{2, 2, 2, 2, 5, 13}, 14, 25.7, 1750.5, 20},
+		{backend{p: mpc.ThreePC, cmp: mpc.CompareFSS}, 12, 1024, false, false, Tournament{2, 2, 2, 2, 5, 13}, 15, 25.7, 1750.5, 21},
+		{backend{p: mpc.TwoPC, cmp: mpc.CompareCircuit}, 12, 1024, false, false, Tournament{4, 8, 32}, 30, 552.7, 361.4, 90},
+		{backend{p: mpc.ThreePC, cmp: mpc.CompareCircuit}, 12, 1024, false, false, Tournament{13, 79}, 22, 1639.2, 207.0, 90},
+		{backend{p: mpc.TwoPC, cmp: mpc.CompareFSS}, 1, 50257, false, false, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 19, 24.8, 1638.5, 32},
+		{backend{p: mpc.ThreePC, cmp: mpc.CompareFSS}, 1, 50257, false, false, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 20, 24.8, 1638.5, 33},
+		{backend{p: mpc.TwoPC, cmp: mpc.CompareCircuit}, 1, 50257, false, false, Tournament{3, 6, 16, 175}, 40, 497.0, 341.0, 144},
+		{backend{p: mpc.ThreePC, cmp: mpc.CompareCircuit}, 1, 50257, false, false, Tournament{3, 6, 16, 175}, 43, 468.8, 35.6, 144},
+		{backend{p: mpc.TwoPC, cmp: mpc.CompareFSS}, 12, 64, false, false, Tournament{5, 13}, 6, 50.9, 4968.4, 12},
+		{backend{p: mpc.ThreePC, cmp: mpc.CompareFSS}, 12, 64, false, false, Tournament{5, 13}, 7, 51.0, 4968.4, 13},
+		{backend{p: mpc.TwoPC, cmp: mpc.CompareCircuit}, 12, 64, false, false, Tournament{64}, 10, 5823.7, 3795.9, 54},
+		{backend{p: mpc.ThreePC, cmp: mpc.CompareCircuit}, 12, 64, false, false, Tournament{64}, 11, 5571.9, 512.0, 54},
+		{backend{p: mpc.TwoPC, cmp: mpc.CompareFSS}, 12, 1024, true, false, Tournament{2, 2, 2, 2, 5, 13}, 14, 105.5, 1790.4, 20},
+		{backend{p: mpc.ThreePC, cmp: mpc.CompareFSS}, 12, 1024, true, false, Tournament{2, 2, 2, 2, 5, 13}, 15, 113.5, 1790.4, 21},
+		{backend{p: mpc.TwoPC, cmp: mpc.CompareCircuit}, 12, 1024, true, false, Tournament{4, 8, 32}, 30, 584.2, 377.1, 90},
+		{backend{p: mpc.ThreePC, cmp: mpc.CompareCircuit}, 12, 1024, true, false, Tournament{13, 79}, 22, 1646.6, 207.0, 90},
+		{backend{p: mpc.TwoPC, cmp: mpc.CompareFSS}, 1, 50257, true, true, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 20, 32.8, 1652.9, 32},
+		{backend{p: mpc.ThreePC, cmp: mpc.CompareFSS}, 1, 50257, true, true, Tournament{2, 2, 2, 2, 2, 4, 9, 44}, 21, 40.8, 1652.9, 33},
+		{backend{p: mpc.TwoPC, cmp: mpc.CompareCircuit}, 1, 50257, true, true, Tournament{3, 6, 16, 175}, 41, 502.3, 354.0, 144},
+		{backend{p: mpc.ThreePC, cmp: mpc.CompareCircuit}, 1, 50257, true, false, Tournament{3, 6, 16, 175}, 43, 492.7, 35.6, 144},
 	}
 	for _, c := range cases {
 		plan := PlanTournament(c.b.p, c.b.cmp, c.rows, c.n, WAN)

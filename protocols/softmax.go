@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/fss"
 )
 
 // SoftmaxOptions are Softmax's optional masks. An entry masked by either gets probability
@@ -24,6 +25,12 @@ type SoftmaxOptions struct {
 // below any real score, so that after subtracting the maximum they fall below exp's cut and
 // contribute exactly 0. Scores must stay within ±2^19.
 const maskedScore = -(1 << 20)
+
+// softmaxBits is the width of Softmax's comparisons at f fractional bits (see
+// mpc.Engine.WithCompareBits): its maximum and exp compare differences of entries, which stay
+// below 2^21 in magnitude (entries within ±2^19, masked ones at −2^20), so f + 22 bits hold
+// them with their sign.
+func softmaxBits(f uint) uint { return min(f+22, fss.MaxBits) }
 
 // Softmax returns the softmax of x along the last axis (rows of n entries), as fixed point
 // with e.Frac() fractional bits.
@@ -44,14 +51,17 @@ const maskedScore = -(1 << 20)
 // masks; the largest measured error is 2.9e-4).
 //
 // Cost: Max's, then per entry a LessThan of 3 thresholds and per row one of 15K − 1 (K = 10 for
-// n = 1024: 149; by FSS each costs one opened word and one key per element), and 10 rounds of products (exp 6, reciprocal 2, product 2; P2: 5 in 3pc), one
-// more with a secret mask: 240 bytes online and 240 offline per entry plus 24 per row in 2pc,
-// 160 and 160 per entry plus 16 per row in 3pc (TestApproxCosts). For 12 heads × 1024, with Max
-// included, per entry:
+// n = 1024: 149; by FSS each costs one opened word and one key per element), and 10 rounds of
+// products (exp 6, reciprocal 2, product 2; P2: 5 in 3pc), one more with a secret mask: 240
+// bytes online and 240 offline per entry plus 24 per row in 2pc, 160 and 160 per entry plus
+// 16 per row in 3pc (TestApproxCosts). The maximum's and exp's comparisons cover the range
+// above and no more (softmaxBits: f + 22 = 38 bits at f = 16), so their keys are 904 bytes
+// instead of the full width's 1528 (the reciprocal's stay at 64 bits). For 12 heads × 1024,
+// with Max included, per entry:
 //
 //	            rounds  online B                 offline B
-//	2pc FSS     26      273.7                    3520.5
-//	3pc FSS     29      217.7                    3440.1
+//	2pc FSS     26      273.7                    2186.7
+//	3pc FSS     29      217.7                    2106.7
 //	2pc circuit 56      1371.9                   928.5
 //	3pc circuit 48      2327.7 (P0), 1551 (P1)   367.0
 //
@@ -103,8 +113,13 @@ func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error)
 			return nil, err
 		}
 	}
+	// The maximum and exp compare over softmaxBits, all the range needs.
+	ce, err := e.WithCompareBits(softmaxBits(f))
+	if err != nil {
+		return nil, err
+	}
 	done := e.Meter().Scope("max")
-	m, err := Max(e, y)
+	m, err := Max(ce, y)
 	done()
 	if err != nil {
 		return nil, fmt.Errorf("protocols: softmax: %w", err)
@@ -114,7 +129,7 @@ func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error)
 		return nil, err
 	}
 	done = e.Meter().Scope("exp")
-	ex, err := expScaled(e, d, uint(sf))
+	ex, err := expScaled(ce, d, uint(sf))
 	done()
 	if err != nil {
 		return nil, fmt.Errorf("protocols: softmax: %w", err)

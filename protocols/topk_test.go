@@ -168,16 +168,16 @@ func TestTopKCost(t *testing.T) {
 		docs      map[backend]doc
 	}{
 		{[]int{12, 64}, 16, 0, map[backend]doc{
-			{mpc.TwoPC, mpc.CompareFSS}: {2, 260, 48644.1}, {mpc.ThreePC, mpc.CompareFSS}: {3, 388, 48644.1},
-			{mpc.TwoPC, mpc.CompareCircuit}: {9, 5808, 3788}, {mpc.ThreePC, mpc.CompareCircuit}: {10, 5564, 512},
+			{p: mpc.TwoPC, cmp: mpc.CompareFSS}: {2, 260, 48644.1}, {p: mpc.ThreePC, cmp: mpc.CompareFSS}: {3, 388, 48644.1},
+			{p: mpc.TwoPC, cmp: mpc.CompareCircuit}: {9, 5808, 3788}, {p: mpc.ThreePC, cmp: mpc.CompareCircuit}: {10, 5564, 512},
 		}},
 		{[]int{12, 128}, 32, 0, map[backend]doc{
-			{mpc.TwoPC, mpc.CompareFSS}: {2, 516, 98052.3}, {mpc.ThreePC, mpc.CompareFSS}: {3, 772, 98052.3},
-			{mpc.TwoPC, mpc.CompareCircuit}: {9, 11700, 7628}, {mpc.ThreePC, mpc.CompareCircuit}: {10, 11196, 1024},
+			{p: mpc.TwoPC, cmp: mpc.CompareFSS}: {2, 516, 98052.3}, {p: mpc.ThreePC, cmp: mpc.CompareFSS}: {3, 772, 98052.3},
+			{p: mpc.TwoPC, cmp: mpc.CompareCircuit}: {9, 11700, 7628}, {p: mpc.ThreePC, cmp: mpc.CompareCircuit}: {10, 11196, 1024},
 		}},
 		{[]int{3, 20}, 5, 2, map[backend]doc{
-			{mpc.TwoPC, mpc.CompareFSS}: {rounds: 2}, {mpc.ThreePC, mpc.CompareFSS}: {rounds: 3},
-			{mpc.TwoPC, mpc.CompareCircuit}: {rounds: 9}, {mpc.ThreePC, mpc.CompareCircuit}: {rounds: 10},
+			{p: mpc.TwoPC, cmp: mpc.CompareFSS}: {rounds: 2}, {p: mpc.ThreePC, cmp: mpc.CompareFSS}: {rounds: 3},
+			{p: mpc.TwoPC, cmp: mpc.CompareCircuit}: {rounds: 9}, {p: mpc.ThreePC, cmp: mpc.CompareCircuit}: {rounds: 10},
 		}},
 		{[]int{3, 20}, 2, 2, nil}, // everything forced: no traffic
 	}

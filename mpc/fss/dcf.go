@@ -1,22 +1,41 @@
 package fss
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 )
 
-// Levels is the depth of the comparison tree: the 63 low bits of the masked value.
-const Levels = 63
+// MaxBits is the widest comparison: the sign of a whole ring element. A gate over bits
+// (MinBits ≤ bits ≤ MaxBits) gives the sign of x mod 2^bits as a bits-bit two's-complement
+// integer, which is the sign of x wherever |x| < 2^(bits−1): the tree then covers only the
+// bits − 1 low bits of the masked value, and keys, generation and evaluation shrink with it.
+const (
+	MaxBits = 64
+	MinBits = 2
+)
 
-// KeyWords is the number of correction words of one sign-gate key. In a batch of m keys the
-// words are laid out level by level, so that evaluation streams through them:
+// Levels returns the depth of the comparison tree of a gate over bits: the bits − 1 low bits of
+// the masked value (63 for MaxBits).
+func Levels(bits uint) int { return int(bits) - 1 }
+
+// KeyWords returns the number of correction words of one sign-gate key over bits, 3·Levels + 2
+// (191 for MaxBits). In a batch of m keys the words are laid out level by level, so that
+// evaluation streams through them (L = Levels(bits)):
 //
 //	cw[3(i·m + j)]     seed correction of level i, key j (low word; bit 0: left control correction)
 //	cw[3(i·m + j) + 1] seed correction, high word
 //	cw[3(i·m + j) + 2] value correction
-//	cw[3·Levels·m + j] right control corrections of key j, bit i for level i
-//	cw[(3·Levels+1)·m + j] final value correction of key j
-const KeyWords = 3*Levels + 2
+//	cw[3·L·m + j]      right control corrections of key j, bit i for level i
+//	cw[(3·L+1)·m + j]  final value correction of key j
+func KeyWords(bits uint) int { return 3*Levels(bits) + 2 }
+
+// checkBits panics on a width outside [MinBits, MaxBits].
+func checkBits(op string, bits uint) {
+	if bits < MinBits || bits > MaxBits {
+		panic(fmt.Sprintf("fss: %s: comparison width %d outside [%d, %d]", op, bits, MinBits, MaxBits))
+	}
+}
 
 // SeedWords is the number of words of a root seed (a 128-bit block; bit 0 is ignored).
 const SeedWords = 2
@@ -39,38 +58,40 @@ const minPerWorker = 1024
 // while the AES kernel still gets long batches.
 const tile = 256
 
-// GenSign writes the correction words of the sign-gate keys of the masks r to cw
-// (len(r)·KeyWords words, laid out as KeyWords describes), for the root seeds seed0 of party 0
-// and seed1 of party 1 (SeedWords per key) and the batch's AES key. It panics if a length is
-// wrong.
-func GenSign(key [KeySize]byte, r, seed0, seed1, cw []uint64) {
+// GenSign writes the correction words of the sign-gate keys over bits of the masks r to cw
+// (len(r)·KeyWords(bits) words, laid out as KeyWords describes), for the root seeds seed0 of
+// party 0 and seed1 of party 1 (SeedWords per key) and the batch's AES key. Only the low bits
+// of each mask matter. It panics if a length is wrong or bits is out of range.
+func GenSign(key [KeySize]byte, bits uint, r, seed0, seed1, cw []uint64) {
+	checkBits("GenSign", bits)
 	m := len(r)
-	if len(seed0) != SeedWords*m || len(seed1) != SeedWords*m || len(cw) != KeyWords*m {
+	if len(seed0) != SeedWords*m || len(seed1) != SeedWords*m || len(cw) != KeyWords(bits)*m {
 		panic("fss: GenSign: slice lengths do not match the number of masks")
 	}
 	h := newHash(key)
 	parallel(m, func(lo, hi int) {
 		var w genWork
 		for ; lo < hi; lo += tile {
-			w.gen(h, m, lo, min(lo+tile, hi), r, seed0, seed1, cw)
+			w.gen(h, bits, m, lo, min(lo+tile, hi), r, seed0, seed1, cw)
 		}
 	})
 }
 
-// EvalSign writes to out party b's additive share of MSB(c − r) for every opened c = x + r,
-// from the party's root seeds and the correction words of GenSign for m masks (m =
-// len(seed)/SeedWords). Each key may be evaluated at several points: c holds p = len(c)/m
+// EvalSign writes to out party b's additive share of the sign of (c − r) mod 2^bits, as a
+// bits-bit integer, for every opened c = x + r, from the party's root seeds and the correction
+// words of GenSign over bits for m masks (m = len(seed)/SeedWords). Each key may be evaluated at several points: c holds p = len(c)/m
 // points per key, key j's at c[j·p : (j+1)·p], and out one share per point. Evaluating one key
 // at the points x − t_k + r of public offsets t_k gives the comparisons [x < t_k] from one
 // opening of x + r (the interval-containment use of a DCF in Boyle et al., Eurocrypt 2021): the
 // key hides r whatever the points. It panics if a length is wrong or b is not 0 or 1; any
 // contents are accepted (wrong keys give wrong shares).
-func EvalSign(b int, key [KeySize]byte, c, seed, cw, out []uint64) {
+func EvalSign(b int, key [KeySize]byte, bits uint, c, seed, cw, out []uint64) {
 	if b != 0 && b != 1 {
 		panic("fss: EvalSign: party must be 0 or 1")
 	}
+	checkBits("EvalSign", bits)
 	m := len(seed) / SeedWords
-	if len(seed) != SeedWords*m || len(cw) != KeyWords*m || len(out) != len(c) || (m == 0) != (len(c) == 0) || m > 0 && len(c)%m != 0 {
+	if len(seed) != SeedWords*m || len(cw) != KeyWords(bits)*m || len(out) != len(c) || (m == 0) != (len(c) == 0) || m > 0 && len(c)%m != 0 {
 		panic("fss: EvalSign: slice lengths do not match the number of keys and points")
 	}
 	per := 1
@@ -81,7 +102,7 @@ func EvalSign(b int, key [KeySize]byte, c, seed, cw, out []uint64) {
 	parallel(len(c), func(lo, hi int) {
 		var w evalWork
 		for ; lo < hi; lo += tile {
-			w.eval(h, b, m, per, lo, min(lo+tile, hi), c, seed, cw, out)
+			w.eval(h, b, bits, m, per, lo, min(lo+tile, hi), c, seed, cw, out)
 		}
 	})
 }
@@ -122,8 +143,9 @@ type genWork struct {
 	buf [6 * tile]block // per key: L, R, V of party 0, then of party 1
 }
 
-// gen generates keys lo to hi (at most tile of them) of a batch of m.
-func (w *genWork) gen(h *hash, m, lo, hi int, r, seed0, seed1, cw []uint64) {
+// gen generates keys lo to hi (at most tile of them) of a batch of m, over bits.
+func (w *genWork) gen(h *hash, bits uint, m, lo, hi int, r, seed0, seed1, cw []uint64) {
+	L, top := Levels(bits), bits-1 // top: the sign bit
 	n := hi - lo
 	t0, va, buf := w.t0[:n], w.va[:n], w.buf[:6*n]
 	for j := range n {
@@ -133,11 +155,11 @@ func (w *genWork) gen(h *hash, m, lo, hi int, r, seed0, seed1, cw []uint64) {
 		t0[j], va[j] = 0, 0
 	}
 	rs := r[lo:hi]
-	tR := cw[3*Levels*m+lo : 3*Levels*m+hi]
+	tR := cw[3*L*m+lo : 3*L*m+hi]
 	clear(tR)
-	for i := range Levels {
+	for i := range L {
 		h.blocks(buf)
-		bit := uint(Levels - 1 - i)
+		bit := uint(L - 1 - i)
 		row := cw[3*(i*m+lo) : 3*(i*m+hi)]
 		for j := range n {
 			b := (*[6]block)(buf[6*j:])
@@ -153,7 +175,7 @@ func (w *genWork) gen(h *hash, m, lo, hi int, r, seed0, seed1, cw []uint64) {
 			tRi := dRlo&1 ^ a
 			tKeep := tL ^ am&(tL^tRi)
 			// V_CW = (−1)^t1 (Conv(v_1^Lose) − Conv(v_0^Lose) − V_α + g), where t1 = 1 ⊕ t0.
-			g := rs[j]>>63 ^ a // the lose subtree's payload r_63 ⊕ α_i
+			g := rs[j]>>top&1 ^ a // the lose subtree's payload r_top ⊕ α_i
 			vLose0 := v0.hi ^ am&(v0.lo^v0.hi)
 			vLose1 := v1.hi ^ am&(v1.lo^v1.hi)
 			vcw := neg(vLose1-vLose0-va[j]+g, t0[j]^1)
@@ -176,10 +198,10 @@ func (w *genWork) gen(h *hash, m, lo, hi int, r, seed0, seed1, cw []uint64) {
 			tR[j] |= tRi << i
 		}
 	}
-	last := cw[(3*Levels+1)*m+lo : (3*Levels+1)*m+hi]
+	last := cw[(3*L+1)*m+lo : (3*L+1)*m+hi]
 	for j := range n {
-		// The leaf r' holds r_63; Convert(seed) is the seed's high word.
-		last[j] = neg(buf[6*j+3].hi-buf[6*j].hi-va[j]+rs[j]>>63, t0[j]^1)
+		// The leaf r' holds r_top; Convert(seed) is the seed's high word.
+		last[j] = neg(buf[6*j+3].hi-buf[6*j].hi-va[j]+rs[j]>>top&1, t0[j]^1)
 	}
 }
 
@@ -199,7 +221,7 @@ func neg(x, t uint64) uint64 {
 // from its leader's, it takes a copy of the leader's state (the node is the same, only the
 // chosen child differs) and leads from then on, with any other follower of the old leader that
 // takes the same turn. Only leaders are expanded, so a key with p points whose values agree in
-// their top L bits costs about L + p·(63 − L) expansions instead of 63·p. Which points share a
+// their top s bits costs about s + p·(Levels − s) expansions instead of Levels·p. Which points share a
 // path depends on the opened values alone, which the evaluator knows.
 type evalWork struct {
 	k    [tile]int
@@ -214,12 +236,13 @@ type evalWork struct {
 
 // eval evaluates points lo to hi (at most tile of them) of a batch of m keys with per points
 // each (point q is key q/per's) at the opened values c.
-func (w *evalWork) eval(h *hash, b, m, per, lo, hi int, c, seed, cw, out []uint64) {
+func (w *evalWork) eval(h *hash, b int, bits uint, m, per, lo, hi int, c, seed, cw, out []uint64) {
+	L := Levels(bits)
 	n := hi - lo
 	k, t, buf, cs, acc := w.k[:n], w.t[:n], w.buf[:2*n], c[lo:hi], out[lo:hi]
 	lead, turn := w.lead[:n], w.turn[:n]
 	act := w.act[:0]
-	top := Levels - 1
+	top := L - 1
 	for j := range n {
 		k[j] = (lo + j) / per
 		if j > 0 && k[j] == k[j-1] {
@@ -233,8 +256,8 @@ func (w *evalWork) eval(h *hash, b, m, per, lo, hi int, c, seed, cw, out []uint6
 		buf[2*j], buf[2*j+1] = block{s | x, seed[2*k[j]+1]}, block{s ^ tweakValue, seed[2*k[j]+1]}
 		t[j], acc[j] = uint64(b), 0
 	}
-	tR := cw[3*Levels*m : (3*Levels+1)*m]
-	for i := range Levels {
+	tR := cw[3*L*m : (3*L+1)*m]
+	for i := range L {
 		bit := uint(top - i)
 		if len(act) < n {
 			// Followers whose bit differs from their leader's leave its path here.
@@ -292,24 +315,24 @@ func (w *evalWork) eval(h *hash, b, m, per, lo, hi int, c, seed, cw, out []uint6
 			buf[2*j], buf[2*j+1] = block{sl | nx, s.hi}, block{sl ^ tweakValue, s.hi}
 		}
 	}
-	// Points that never left their leader's path reached its leaf (their low 63 bits agree).
+	// Points that never left their leader's path reached its leaf (their low L bits agree).
 	for j := range n {
 		if l := lead[j]; int(l) != j {
 			t[j], acc[j], buf[2*j] = t[l], acc[l], buf[2*l]
 		}
 	}
-	last := cw[(3*Levels+1)*m:]
+	last := cw[(3*L+1)*m:]
 	for j := range n {
 		// Convert(seed) is the leaf's high word.
 		g := acc[j] + buf[2*j].hi + -t[j]&last[k[j]]
 		if b == 1 {
 			g = -g
 		}
-		// MSB(x) = c_63 ⊕ g = c_63 + (1 − 2c_63)·g; party 0 adds the public c_63.
-		c63 := cs[j] >> 63
-		acc[j] = (1 - 2*c63) * g
+		// sign(x) = c_L ⊕ g = c_L + (1 − 2c_L)·g; party 0 adds the public sign bit c_L of c.
+		sb := cs[j] >> uint(L) & 1
+		acc[j] = (1 - 2*sb) * g
 		if b == 0 {
-			acc[j] += c63
+			acc[j] += sb
 		}
 	}
 }

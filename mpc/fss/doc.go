@@ -35,10 +35,19 @@
 //
 // # Costs
 //
-// A key is KeyWords = 191 words (1528 bytes) of correction words per comparison, identical for
-// both parties, plus a root seed each (drawn from a PRG stream the party shares with the dealer,
-// so it does not travel) and the batch's AES key. Evaluation: 126 AES blocks per comparison and
-// party; generation: 378.
+// A key is KeyWords(64) = 191 words (1528 bytes) of correction words per comparison, identical
+// for both parties, plus a root seed each (drawn from a PRG stream the party shares with the
+// dealer, so it does not travel) and the batch's AES key. Evaluation: 126 AES blocks per
+// comparison and party; generation: 378.
+//
+// # Narrow comparisons
+//
+// A gate over bits < 64 gives the sign of x mod 2^bits, read as a bits-bit integer, which is
+// the sign of x wherever |x| < 2^(bits−1): the same construction with c_{bits−1} in the role of
+// c_63 and a tree over the bits − 1 bits below it. Key, generation and evaluation shrink in
+// proportion to the depth, 3·bits − 1 words (904 bytes at 38 bits, 1144 at 48), and the mask's
+// higher bits play no part, so the opened x + r still hides x. The protocols narrow their
+// comparisons where the documented input range allows (mpc.Engine.WithCompareBits).
 //
 // # Several points per key
 //
