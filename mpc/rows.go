@@ -134,6 +134,9 @@ func (r *Rows) Slice(lo, hi int) (*Share, error) {
 // factor returns the rows as the right operand of x·R (transposed: x·Rᵀ) and the product's
 // dimensions, checking that x is [Batch, m, k] with k = Len (Width when transposed).
 func (r *Rows) factor(x *Share, transposed bool) (f factor, m, k, n int, err error) {
+	if r == nil {
+		return factor{}, 0, 0, 0, fmt.Errorf("mpc: matmul rows: no rows (nil)")
+	}
 	k, n = r.n, r.width
 	if transposed {
 		k, n = r.width, r.n

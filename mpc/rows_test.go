@@ -230,6 +230,14 @@ func TestRowsBadInput(t *testing.T) {
 			_, err = e.MatMulRows(q, r, true, 0)
 			return err
 		}},
+		{"nil rows", "no rows", func(e mpc.Engine) error {
+			q, err := e.Input(0, mpc.NewTensor(1, 1, 2), []int{1, 1, 2})
+			if err != nil {
+				return err
+			}
+			_, err = e.MatMulRows(q, nil, true, 0)
+			return err
+		}},
 		{"truncation", "out of range", func(e mpc.Engine) error {
 			x, err := fixed(e, 1, 2, 3)
 			if err != nil {
