@@ -444,3 +444,58 @@ func TestStoriesDealerFree(t *testing.T) {
 		t.Fatalf("largest logit error %.4f exceeds 0.05", worst)
 	}
 }
+
+// TestNextRange checks the range greedy decoding's argmax is narrowed to: logits spread over
+// the whole of ±2^19 (its ends, and a runner-up one unit in the last place below the winner),
+// in both protocols.
+func TestNextRange(t *testing.T) {
+	m, err := model.RandomModel("gpt2-test", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := m.Config.Vocab
+	ulp := math.Ldexp(1, -int(testFrac))
+	top := 1<<19 - ulp
+	cases := map[string]func(i int) float64{
+		"ends":  func(i int) float64 { return -top + 2*top*float64((i*37)%V)/float64(V-1) },
+		"close": func(i int) float64 { return top - float64((i*11)%V)*ulp },
+		"neg":   func(i int) float64 { return -top + float64((i*13)%V) },
+	}
+	for name, f := range cases {
+		vals := make([]float64, V)
+		want := 0
+		for i := range vals {
+			vals[i] = f(i)
+			if vals[i] > vals[want] {
+				want = i
+			}
+		}
+		for _, p := range backends {
+			t.Run(name+"/"+string(p), func(t *testing.T) {
+				shares, _ := shareInputs(t, p, m, []int{1})
+				x := mpc.NewTensor(1, V)
+				for i, v := range vals {
+					x.Data[i] = mpc.Encode(v, testFrac)
+				}
+				ls, err := mpc.Split(p, x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := inproc.Run(p, inproc.Memory, mpc.Config{Frac: testFrac}, func(e mpc.Engine) (*mpc.Share, error) {
+					s, err := NewSession(e, shares[e.Party()], Options{})
+					if err != nil {
+						return nil, err
+					}
+					_, id, err := s.Next(ls[e.Party()])
+					return id, err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := int(int64(mpctest.Reveal(t, p, res).Data[0])); got != want {
+					t.Fatalf("argmax %d (logit %v), want %d (logit %v)", got, vals[got], want, vals[want])
+				}
+			})
+		}
+	}
+}

@@ -172,22 +172,37 @@ func (s *Session) checkTokens(t *mpc.Share) error {
 	return nil
 }
 
+// logitBits is the width above the fractional bits that greedy decoding's comparisons need:
+// logits within ±2^19 differ by less than 2^20, which 21 bits hold with their sign.
+const logitBits = 21
+
 // Next picks the next token from shares of logits by a secure argmax over the vocabulary
 // (ties to the lower id): it returns shares of its one-hot row ([1][Vocab], the next Decode's
-// input, which stays inside the parties) and of its id ([1], for the client only).
+// input, which stays inside the parties) and of its id ([1], for the client only). The logits
+// must lie within ±2^19, the range Softmax (and so Sample) requires: the argmax compares over
+// the bits that range needs.
 func (s *Session) Next(logits *mpc.Share) (onehot, id *mpc.Share, err error) {
 	return s.next(logits, false)
 }
 
-// next is Next, for logits given as a share of protocols.View when inView.
+// next is Next, for logits given as a share of protocols.View when inView (the untruncated
+// classifier product, at twice the fractional bits).
+//
+// Greedy decoding takes logits in Softmax's range, |logit| < 2^19, as sampling does (Sample's
+// softmax requires it): the argmax then compares differences below 2^20, over Frac + 21 bits
+// (2·Frac + 21 in the view; mpc.Engine.WithCompareBits), 37 and 53 at Frac = 16.
 func (s *Session) next(logits *mpc.Share, inView bool) (onehot, id *mpc.Share, err error) {
 	defer s.e.Meter().Scope(s.phase)()
 	defer s.e.Meter().Scope("lm_head/argmax")()
-	argmax := protocols.Argmax
+	argmax, scale := protocols.Argmax, s.e.Frac()
 	if inView {
-		argmax = protocols.ArgmaxInView
+		argmax, scale = protocols.ArgmaxInView, 2*scale
 	}
-	oh, idx, err := argmax(s.e, logits)
+	ce, err := s.e.WithCompareBits(min(scale+logitBits, 64))
+	if err != nil {
+		return nil, nil, fmt.Errorf("infer: argmax: %w", err)
+	}
+	oh, idx, err := argmax(ce, logits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("infer: argmax: %w", err)
 	}
