@@ -485,7 +485,7 @@ func (e *engine) MatMulRows(x *Share, r *Rows, transposed bool, bits uint) (*Sha
 }
 
 // product is the batched matrix product x·y truncated by bits (0: none), of the given shape:
-// 2pc a Beaver product then (bits > 0) a truncation; 3pc the local products resharded, fused
+// 2pc a Beaver product then (bits > 0) a truncation; 3pc the local products reshared, fused
 // with the truncation.
 func (e *engine) product(x *Share, y factor, batch, m, k, n int, shape []int, bits uint) (*Share, error) {
 	if bits >= 62 {
