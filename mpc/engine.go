@@ -197,7 +197,8 @@ type Engine interface {
 	// LTZ returns shares of the bit x < 0 (the sign bit) as ring elements 0/1.
 	// By function secret sharing (Config.Comparison CompareFSS, the default where the material
 	// deals DCF keys): 2pc 1 round, 8 bytes; 3pc 2 rounds, 16 bytes (P2: 1 round, 16 bytes);
-	// offline 1528 bytes to each of P0 and P1 (and 16 bytes to P1 per 4096 elements).
+	// offline 1528 bytes to each of P0 and P1 at the full width, 8·(3·bits − 1) over bits
+	// (WithCompareBits), and 16 bytes to P1 per 4096 elements.
 	// By the boolean circuit (CompareCircuit): 8 rounds; 2pc 184.125 bytes, offline 104;
 	// 3pc 168 bytes at P0, 104 at P1 and P2.
 	LTZ(x *Share) (*Share, error)
