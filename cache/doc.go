@@ -111,8 +111,8 @@
 //     step's new row, in the same round.
 //   - MPCache, owner layer: q fixed (2pc: 1 round, opening q once), then the scoring products
 //     over the n rows (read in place, mpc.Rows) and over the complete clusters' blends, which
-//     open nothing more in 2pc (3pc: 1 round each), the level-1 top-k over M1 ≈ G1 clusters, one product gathering
-//     the candidates' scores, the level-2 top-k over C candidates, one product composing the
+//     open nothing more in 2pc (3pc: 1 round each), the level-1 top-k over M1 ≈ G1 clusters,
+//     one product gathering the candidates' scores, the level-2 top-k over C candidates, one product composing the
 //     selection, one round fixing it (2pc), one product picking the selected scores and one
 //     truncation of the S picked ones; Mix adds one scatter product and the value product. The
 //     comparisons number about M1²/2 + C²/2 per KV head: they grow with the number of clusters,

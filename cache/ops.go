@@ -59,7 +59,6 @@ func (o *ops) matmul(x, y *mpc.Share) *mpc.Share {
 	return o.do("matmul", func() (*mpc.Share, error) { return o.e.MatMul(x, y) })
 }
 
-// matmulTrunc is the fixed-point matrix product.
 // matmulRows is x·Rᵀ (transposed) or x·R for the rows r, truncated by bits (mpc.Engine.MatMulRows).
 func (o *ops) matmulRows(x *mpc.Share, r *mpc.Rows, transposed bool, bits uint) *mpc.Share {
 	return o.do("matmul", func() (*mpc.Share, error) { return o.e.MatMulRows(x, r, transposed, bits) })
@@ -86,6 +85,7 @@ func (o *ops) rowSlice(r *mpc.Rows, lo, hi int) *mpc.Share {
 	return o.do("slice", func() (*mpc.Share, error) { return r.Slice(lo, hi) })
 }
 
+// matmulTrunc is the fixed-point matrix product.
 func (o *ops) matmulTrunc(x, y *mpc.Share) *mpc.Share {
 	return o.do("matmul", func() (*mpc.Share, error) { return o.e.MatMulTrunc(x, y) })
 }

@@ -155,10 +155,9 @@ func (e *engine) dealSign(dm DCFMaterial, r []uint64, bits uint) error {
 }
 
 // evalSign returns this party's shares of the bits-bit sign of c_i − t_k − r_i for the opened c
-// (one per mask)
-// and every threshold t_k, element i's len(t) results contiguous, receiving and evaluating the
-// keys signChunk at a time; with a public map w (len(t)×cols), element i's row of bits times w
-// instead.
+// (one per mask) and every threshold t_k, element i's len(t) results contiguous, receiving and
+// evaluating the keys signChunk at a time; with a public map w (len(t)×cols), element i's row of
+// bits times w instead.
 func (e *engine) evalSign(dm DCFMaterial, c, t []uint64, w *Tensor, bits uint) ([]uint64, error) {
 	p := len(t)
 	pts := make([]uint64, min(len(c), signChunk)*p)

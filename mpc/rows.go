@@ -104,12 +104,6 @@ func (r *Rows) grow(room int, like [5][]uint64) {
 	r.cap = room
 }
 
-// Share returns a packed copy of the rows as a fixed share of shape [Batch, Len, Width].
-func (r *Rows) Share() *Share {
-	x, _ := r.Slice(0, r.n)
-	return x
-}
-
 // Slice returns a packed copy of rows lo..hi−1 of every batch as a fixed share of shape
 // [Batch, hi−lo, Width].
 func (r *Rows) Slice(lo, hi int) (*Share, error) {
@@ -184,11 +178,8 @@ func (f factor) timesAdd(c, a, b []uint64, batch, m, k, n int) {
 	}
 }
 
-// pack returns b, one of f's arrays, as a packed batch of k×n matrices.
+// pack returns b, one of f's arrays, as a packed batch of k×n matrices (a copy).
 func (f factor) pack(b []uint64, batch, k, n int) []uint64 {
-	if f.packed(k, n) {
-		return b
-	}
 	out := make([]uint64, batch*k*n)
 	for h := range batch {
 		bh, oh := b[h*f.stride:], out[h*k*n:(h+1)*k*n]

@@ -13,7 +13,7 @@ import (
 
 // TestRows grows a cache row block by row block, past several growths of its blocks, and after
 // every append checks MatMulRows (x·Rᵀ and x·R, with and without truncation) against the
-// plaintext product, and its meter against the same product of the packed copy (Rows.Share)
+// plaintext product, and its meter against the same product of the packed copy (Rows.Slice of every row)
 // by MatMulTruncBits: reading the rows in place changes no byte and no round.
 func TestRows(t *testing.T) {
 	const batch, width, m = 3, 5, 2
@@ -92,7 +92,10 @@ func TestRows(t *testing.T) {
 					}
 					stat[0] = e.Meter().Total()
 					e.Meter().Reset()
-					packed := c.Share()
+					packed, err := c.Slice(0, c.Len())
+					if err != nil {
+						return o, err
+					}
 					kt, err := mpc.Transpose(packed)
 					if err != nil {
 						return o, err
@@ -110,14 +113,15 @@ func TestRows(t *testing.T) {
 					o.z = append(o.z, zt, zn, zt8)
 					o.stats = append(o.stats, stat)
 				}
-				o.full = c.Share()
-				return o, nil
+				full, err := c.Slice(0, c.Len())
+				o.full = full
+				return o, err
 			})
 			reveal := func(f func(o out) *mpc.Share) *mpc.Tensor {
 				return mpctest.Reveal(t, p, []*mpc.Share{f(res[0]), f(res[1]), f(res[2])})
 			}
 			if got := reveal(func(o out) *mpc.Share { return o.full }); !slices.Equal(got.Data, rows.Data) {
-				t.Errorf("Rows.Share does not reveal the appended rows")
+				t.Errorf("Rows.Slice does not reveal the appended rows")
 			}
 			for i, st := range plan {
 				cache := &mpc.Tensor{Shape: []int{batch, st.n, width}}
@@ -168,8 +172,12 @@ func transpose(x *mpc.Tensor) *mpc.Tensor {
 
 // TestRowsBadInput checks that Rows and MatMulRows reject what does not fit, naming it.
 func TestRowsBadInput(t *testing.T) {
+	// input shares zeros of shape; fixed fixes them; rows makes fixed rows of them.
+	input := func(e mpc.Engine, shape ...int) (*mpc.Share, error) {
+		return e.Input(0, mpc.NewTensor(shape...), shape)
+	}
 	fixed := func(e mpc.Engine, shape ...int) (*mpc.Share, error) {
-		x, err := e.Input(0, mpc.NewTensor(shape...), shape)
+		x, err := input(e, shape...)
 		if err != nil {
 			return nil, err
 		}
@@ -179,20 +187,39 @@ func TestRowsBadInput(t *testing.T) {
 		}
 		return f[0], nil
 	}
+	rows := func(e mpc.Engine, shape ...int) (*mpc.Rows, error) {
+		x, err := fixed(e, shape...)
+		if err != nil {
+			return nil, err
+		}
+		return mpc.NewRows(x)
+	}
+	// product multiplies zeros of shape xs with rows of shape rs.
+	product := func(e mpc.Engine, rs, xs []int, transposed bool, bits uint) error {
+		var r *mpc.Rows
+		var err error
+		if rs != nil {
+			if r, err = rows(e, rs...); err != nil {
+				return err
+			}
+		}
+		q, err := input(e, xs...)
+		if err != nil {
+			return err
+		}
+		_, err = e.MatMulRows(q, r, transposed, bits)
+		return err
+	}
 	cases := []struct {
 		name, want string
 		f          func(e mpc.Engine) error
 	}{
 		{"rank", "is not [batch, rows, width]", func(e mpc.Engine) error {
-			x, err := fixed(e, 2, 3)
-			if err != nil {
-				return err
-			}
-			_, err = mpc.NewRows(x)
+			_, err := rows(e, 2, 3)
 			return err
 		}},
 		{"not fixed", "not fixed", func(e mpc.Engine) error {
-			x, err := e.Input(0, mpc.NewTensor(2, 1, 3), []int{2, 1, 3})
+			x, err := input(e, 2, 1, 3)
 			if err != nil {
 				return err
 			}
@@ -200,7 +227,7 @@ func TestRowsBadInput(t *testing.T) {
 			return err
 		}},
 		{"append shape", "append of shape [2 1 4]", func(e mpc.Engine) error {
-			x, err := fixed(e, 2, 1, 3)
+			r, err := rows(e, 2, 1, 3)
 			if err != nil {
 				return err
 			}
@@ -208,51 +235,16 @@ func TestRowsBadInput(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			r, err := mpc.NewRows(x)
-			if err != nil {
-				return err
-			}
 			return r.Append(y)
 		}},
 		{"product shape", "does not multiply rowsᵀ", func(e mpc.Engine) error {
-			x, err := fixed(e, 2, 4, 3)
-			if err != nil {
-				return err
-			}
-			r, err := mpc.NewRows(x)
-			if err != nil {
-				return err
-			}
-			q, err := e.Input(0, mpc.NewTensor(2, 1, 4), []int{2, 1, 4})
-			if err != nil {
-				return err
-			}
-			_, err = e.MatMulRows(q, r, true, 0)
-			return err
+			return product(e, []int{2, 4, 3}, []int{2, 1, 4}, true, 0)
 		}},
 		{"nil rows", "no rows", func(e mpc.Engine) error {
-			q, err := e.Input(0, mpc.NewTensor(1, 1, 2), []int{1, 1, 2})
-			if err != nil {
-				return err
-			}
-			_, err = e.MatMulRows(q, nil, true, 0)
-			return err
+			return product(e, nil, []int{1, 1, 2}, true, 0)
 		}},
 		{"truncation", "out of range", func(e mpc.Engine) error {
-			x, err := fixed(e, 1, 2, 3)
-			if err != nil {
-				return err
-			}
-			r, err := mpc.NewRows(x)
-			if err != nil {
-				return err
-			}
-			q, err := e.Input(0, mpc.NewTensor(1, 1, 2), []int{1, 1, 2})
-			if err != nil {
-				return err
-			}
-			_, err = e.MatMulRows(q, r, false, 62)
-			return err
+			return product(e, []int{1, 2, 3}, []int{1, 1, 2}, false, 62)
 		}},
 	}
 	for _, p := range protocols {

@@ -79,12 +79,12 @@ func GenSign(key [KeySize]byte, bits uint, r, seed0, seed1, cw []uint64) {
 
 // EvalSign writes to out party b's additive share of the sign of (c − r) mod 2^bits, as a
 // bits-bit integer, for every opened c = x + r, from the party's root seeds and the correction
-// words of GenSign over bits for m masks (m = len(seed)/SeedWords). Each key may be evaluated at several points: c holds p = len(c)/m
-// points per key, key j's at c[j·p : (j+1)·p], and out one share per point. Evaluating one key
-// at the points x − t_k + r of public offsets t_k gives the comparisons [x < t_k] from one
-// opening of x + r (the interval-containment use of a DCF in Boyle et al., Eurocrypt 2021): the
-// key hides r whatever the points. It panics if a length is wrong or b is not 0 or 1; any
-// contents are accepted (wrong keys give wrong shares).
+// words of GenSign over bits for m masks (m = len(seed)/SeedWords). Each key may be evaluated
+// at several points: c holds p = len(c)/m points per key, key j's at c[j·p : (j+1)·p], and out
+// one share per point. Evaluating one key at the points x − t_k + r of public offsets t_k gives
+// the comparisons [x < t_k] from one opening of x + r (the interval-containment use of a DCF in
+// Boyle et al., Eurocrypt 2021): the key hides r whatever the points. It panics if a length is
+// wrong, b is not 0 or 1 or bits is out of range; any contents are accepted (wrong keys give wrong shares).
 func EvalSign(b int, key [KeySize]byte, bits uint, c, seed, cw, out []uint64) {
 	if b != 0 && b != 1 {
 		panic("fss: EvalSign: party must be 0 or 1")
