@@ -50,6 +50,9 @@ type Config struct {
 	// (a boolean circuit). Empty means CompareFSS where the material deals DCF keys
 	// (DCFMaterial), else CompareCircuit.
 	Comparison Comparison
+	// Network is the network the protocols plan for (see Network); the zero value means
+	// WANNetwork. Every party must set the same.
+	Network Network
 	// Material, when set, makes a 2pc session dealer-free: the session has only P0 and P1 (the
 	// transport has two endpoints, and no party 2 exists), and New calls Material once with the
 	// link between them to build the source of correlated randomness (for instance the
@@ -89,6 +92,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaterialAhead == 0 {
 		c.MaterialAhead = 256 << 20
+	}
+	if c.Network == (Network{}) {
+		c.Network = WANNetwork
 	}
 	return c
 }
@@ -220,6 +226,9 @@ type Engine interface {
 	// Comparison is the method LTZ and LessThan use, CompareFSS or CompareCircuit (Config.Comparison with
 	// its default resolved), the same at every party.
 	Comparison() Comparison
+	// Network is the network the engine's protocols plan for (Config.Network, its default
+	// resolved), the same at every party.
+	Network() Network
 	// CompareBits is the width of the engine's comparisons: fss.MaxBits (64) unless narrowed
 	// by WithCompareBits.
 	CompareBits() uint
@@ -344,6 +353,7 @@ func (e *engine) withBits(bits uint) *engine {
 func (e *engine) Protocol() Protocol { return e.proto }
 func (e *engine) Party() int         { return e.party }
 func (e *engine) Frac() uint         { return e.cfg.Frac }
+func (e *engine) Network() Network   { return e.cfg.Network }
 func (e *engine) IsDealer() bool     { return e.dealer }
 func (e *engine) ReusesFixed() bool {
 	_, ok := e.mat.(dealerMaterial)

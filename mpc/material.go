@@ -193,8 +193,8 @@ type DCFMaterial interface {
 	// DCFKeys returns this party's sign-gate keys over bits (see fss.MaxBits) for n masks r,
 	// those of the preceding Mask call (or a piece of them, in order): the batch's AES key, the
 	// party's root seeds (fss.SeedWords per mask) and the correction words (fss.KeyWords(bits)
-	// per mask, the same at P0 and P1). The producer passes its whole masks as r and gets nil
-	// parts; the other parties pass nil.
+	// per mask, the same at P0 and P1, who may be handed one buffer: read-only). The producer
+	// passes its whole masks as r and gets nil parts; the other parties pass nil.
 	DCFKeys(n int, bits uint, r []uint64) (key [fss.KeySize]byte, seeds, cw []uint64, err error)
 }
 
@@ -216,12 +216,13 @@ func (m dealerMaterial) DCFKeys(n int, bits uint, r []uint64) (key [fss.KeySize]
 		e.dealStream[1].Uint64s(s1)
 		cw := make([]uint64, fss.KeyWords(bits)*n)
 		fss.GenSign(key, bits, r, s0, s1, cw)
-		// The transport owns what it is given: P1 gets copies.
-		to0 := wordBytes(cw)
+		// The correction words are the same for P0 and P1, who only read them: both get
+		// one buffer (the transport owns it from here on, and nothing writes to it).
+		words := wordBytes(cw)
 		for _, d := range []struct {
 			to  int
 			msg []byte
-		}{{1, slices.Clone(key[:])}, {1, slices.Clone(to0)}, {0, to0}} {
+		}{{1, slices.Clone(key[:])}, {1, words}, {0, words}} {
 			if err := e.send(d.to, d.msg, true); err != nil {
 				return key, nil, nil, fmt.Errorf("mpc: dcf material: %w", err)
 			}

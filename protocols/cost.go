@@ -1,8 +1,6 @@
 package protocols
 
 import (
-	"time"
-
 	"github.com/privinfer/mpcache/mpc"
 	"github.com/privinfer/mpcache/mpc/fss"
 )
@@ -65,31 +63,14 @@ func (c meterCost) maxSent() int64 { return max(c.sent[0], c.sent[1], c.sent[2])
 // maxOffline is the most material any party receives.
 func (c meterCost) maxOffline() int64 { return max(c.offline[0], c.offline[1], c.offline[2]) }
 
-// seconds estimates how long the traffic takes on link (see Link).
-func (c meterCost) seconds(link Link) float64 {
+// seconds estimates how long the traffic takes on link (see mpc.Network).
+func (c meterCost) seconds(link mpc.Network) float64 {
 	t := float64(c.maxRounds())*link.RTT.Seconds() + float64(c.maxSent())/link.Bandwidth
 	if link.MaterialBandwidth > 0 {
 		t += float64(c.maxOffline()) / link.MaterialBandwidth
 	}
 	return t
 }
-
-// Link describes a network for planning (see PlanTournament).
-type Link struct {
-	RTT       time.Duration // round-trip time between computing parties
-	Bandwidth float64       // bytes per second, each direction
-	// MaterialBandwidth is the rate, in bytes per second, at which a computing party receives
-	// correlated randomness (from the 2pc dealer, or from P2 in 3pc). Zero leaves material out
-	// of the estimate, as when it is dealt ahead of time and off the critical path.
-	MaterialBandwidth float64
-}
-
-// WAN is the planning default, the project's WAN profile (transport.WAN): 40 ms round trips
-// at 400 Mbit/s, with material over links of the same rate.
-var WAN = Link{RTT: 40 * time.Millisecond, Bandwidth: 50e6, MaterialBandwidth: 50e6}
-
-// LAN is the project's LAN profile (transport.LAN): 0.4 ms round trips at 5 Gbit/s.
-var LAN = Link{RTT: 400 * time.Microsecond, Bandwidth: 625e6, MaterialBandwidth: 625e6}
 
 // fssBatch is the most FSS keys the engine deals in one message; every message comes with a
 // fresh AES key (fss.KeySize bytes) for P1.

@@ -28,18 +28,24 @@ type Tournament []int
 // maxArity bounds the group size the planner considers.
 const maxArity = 512
 
-// PlanTournament returns the tournament plan for rows independent rows of length n that
-// minimises the estimated time of Max on link under protocol p with comparisons by cmp (an
-// engine's Protocol and Comparison): per level, the rounds of the critical path times the
-// round trip, plus the most online bytes any party sends over the bandwidth, plus the most
-// material any party receives over the material bandwidth. The choice is public: it depends
-// on the shapes only. For n = 1 the plan is empty.
+// PlanTournament returns the tournament plan for rows independent rows of length n on e: the
+// plan that minimises the estimated time of Max on e's network (mpc.Engine.Network) under its
+// protocol, comparison method and comparison width: per level, the rounds of the critical path
+// times the round trip, plus the most online bytes any party sends over the bandwidth, plus the
+// most material any party receives over the material bandwidth. The choice is public: it
+// depends on the shapes and the network only. For n = 1 the plan is empty.
 //
-// Max's doc comment lists the plans for GPT-2's shapes. Under WAN, FSS plans start with binary
-// levels, where every comparison costs its material, and end with a few wide ones; circuit
-// plans use only wide levels, to save its 8-round comparisons.
-func PlanTournament(p mpc.Protocol, cmp mpc.Comparison, rows, n int, link Link) Tournament {
-	b := backend{p: p, cmp: cmp}.view()
+// Max's doc comment lists the plans for GPT-2's shapes. On the WAN (the default), FSS plans
+// start with binary levels, where every comparison costs its material, and end with a few wide
+// ones; circuit plans use only wide levels, to save its 8-round comparisons. On the LAN, where a
+// round costs what 0.25 MB of traffic costs, FSS plans are binary but for a last wide level.
+func PlanTournament(e mpc.Engine, rows, n int) Tournament {
+	return planTournament(backendOf(e), rows, n, e.Network())
+}
+
+// planTournament is PlanTournament for backend b on link.
+func planTournament(b backend, rows, n int, link mpc.Network) Tournament {
+	b = b.view()
 	type best struct {
 		t float64
 		k int
@@ -257,7 +263,7 @@ func Max(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	if err != nil {
 		return nil, err
 	}
-	return MaxWith(e, x, PlanTournament(e.Protocol(), e.Comparison(), rows, n, WAN))
+	return MaxWith(e, x, PlanTournament(e, rows, n))
 }
 
 // MaxWith is Max with an explicit tournament plan, which must reduce the last axis to one
@@ -320,7 +326,7 @@ func Argmax(e mpc.Engine, x *mpc.Share) (onehot, index *mpc.Share, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return ArgmaxWith(e, x, PlanTournament(e.Protocol(), e.Comparison(), rows, n, WAN))
+	return ArgmaxWith(e, x, PlanTournament(e, rows, n))
 }
 
 // ArgmaxWith is Argmax with an explicit tournament plan.
@@ -337,7 +343,7 @@ func ArgmaxInView(e mpc.Engine, x *mpc.Share) (onehot, index *mpc.Share, err err
 	if err != nil {
 		return nil, nil, err
 	}
-	return argmaxWith(e, x, PlanTournament(e.Protocol(), e.Comparison(), rows, n, WAN), true)
+	return argmaxWith(e, x, PlanTournament(e, rows, n), true)
 }
 
 // argmaxWith is ArgmaxWith, for x a share of View(e) when inView.
@@ -354,7 +360,7 @@ func argmaxWith(e mpc.Engine, x *mpc.Share, plan Tournament, inV bool) (onehot, 
 		run = inView
 	}
 	r, err := run(e, x2, func(pe mpc.Engine, x2 *mpc.Share) ([]*mpc.Share, error) {
-		oh, idx, err := argmaxBy(pe, x2, plan, argmaxTracking(backendOf(pe), rows, n, plan, WAN))
+		oh, idx, err := argmaxBy(pe, x2, plan, argmaxTracking(backendOf(pe), rows, n, plan, pe.Network()))
 		return []*mpc.Share{oh, idx}, err
 	})
 	if err != nil {
@@ -398,7 +404,7 @@ func argmaxBy(e mpc.Engine, x2 *mpc.Share, plan Tournament, track tracking) (one
 
 // argmaxTracking returns how Argmax carries the position for rows rows of n under plan: the
 // one-hot or the index way, whichever argmaxCost estimates faster on link.
-func argmaxTracking(b backend, rows, n int, plan Tournament, link Link) tracking {
+func argmaxTracking(b backend, rows, n int, plan Tournament, link mpc.Network) tracking {
 	if argmaxCost(b, rows, n, plan, trackIndex).seconds(link) < argmaxCost(b, rows, n, plan, trackOneHot).seconds(link) {
 		return trackIndex
 	}
@@ -412,11 +418,11 @@ func maxCost(b backend, rows, n int, plan Tournament) meterCost {
 	return c
 }
 
-// argmaxTotal is the exact traffic of ArgmaxWith under plan: the tracking argmaxTracking picks,
+// argmaxTotal is the exact traffic of ArgmaxWith under plan on link: the tracking argmaxTracking picks,
 // on the pair view where b has one, with the one-hot and the index moved back.
-func argmaxTotal(b backend, rows, n int, plan Tournament) meterCost {
+func argmaxTotal(b backend, rows, n int, plan Tournament, link mpc.Network) meterCost {
 	in := b.view()
-	c := argmaxCost(in, rows, n, plan, argmaxTracking(in, rows, n, plan, WAN))
+	c := argmaxCost(in, rows, n, plan, argmaxTracking(in, rows, n, plan, link))
 	c.add(fromPairCost(b, rows*(n+1)))
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/mpctest"
 )
 
 // plainArgmax returns the max and its lowest position in every row of length n.
@@ -73,7 +74,7 @@ func TestMaxArgmax(t *testing.T) {
 						if err == nil {
 							oh, idx, err = Argmax(e, x)
 						}
-						plan = PlanTournament(e.Protocol(), e.Comparison(), total/n, n, WAN)
+						plan = PlanTournament(e, total/n, n)
 					} else {
 						m, err = MaxWith(e, x, c.plan)
 						if err == nil {
@@ -188,7 +189,7 @@ func TestMaxCost(t *testing.T) {
 				t.Run(fmt.Sprintf("%v/%s/%v", b, name, shape), func(t *testing.T) {
 					rows, n := mpc.Numel(shape)/shape[len(shape)-1], shape[len(shape)-1]
 					sh := shareFloats(t, b.p, make([]float64, rows*n), shape...)
-					plan := PlanTournament(b.p, b.cmp, rows, n, WAN)
+					plan := planTournament(b, rows, n, mpc.WANNetwork)
 					_, st := measureOn(t, b, name, func(e mpc.Engine) (*mpc.Share, error) {
 						if arg {
 							oh, _, err := Argmax(e, sh[e.Party()])
@@ -198,7 +199,7 @@ func TestMaxCost(t *testing.T) {
 					})
 					want := maxCost(b, rows, n, plan)
 					if arg {
-						want = argmaxTotal(b, rows, n, plan)
+						want = argmaxTotal(b, rows, n, plan, mpc.WANNetwork)
 					}
 					assertMeterCost(t, st, want)
 					el := float64(rows * n)
@@ -245,17 +246,17 @@ func TestMaxDocFigures(t *testing.T) {
 		{backend{p: mpc.ThreePC, cmp: mpc.CompareCircuit}, 1, 50257, true, false, Tournament{3, 6, 16, 175}, 43, 492.7, 35.6, 144},
 	}
 	for _, c := range cases {
-		plan := PlanTournament(c.b.p, c.b.cmp, c.rows, c.n, WAN)
+		plan := planTournament(c.b, c.rows, c.n, mpc.WANNetwork)
 		if !slices.Equal(plan, c.plan) {
 			t.Errorf("%v %dx%d: plan %v, doc says %v", c.b, c.rows, c.n, plan, c.plan)
 		}
 		got := maxCost(c.b, c.rows, c.n, plan)
 		if c.argmax {
-			track := argmaxTracking(c.b.view(), c.rows, c.n, plan, WAN)
+			track := argmaxTracking(c.b.view(), c.rows, c.n, plan, mpc.WANNetwork)
 			if want := map[bool]tracking{false: trackOneHot, true: trackIndex}[c.index]; track != want {
 				t.Errorf("%v %dx%d: argmax carries %v, doc says %v", c.b, c.rows, c.n, track, want)
 			}
-			got = argmaxTotal(c.b, c.rows, c.n, plan)
+			got = argmaxTotal(c.b, c.rows, c.n, plan, mpc.WANNetwork)
 		}
 		el := float64(c.rows * c.n)
 		on, off := float64(got.maxSent())/el, float64(got.offline[1])/el
@@ -318,7 +319,7 @@ func BenchmarkArgmax(b *testing.B) {
 	for _, be := range testBackends {
 		for _, binary := range []bool{false, true} {
 			name := "50257"
-			plan := PlanTournament(be.p, be.cmp, 1, n, WAN)
+			plan := planTournament(be, 1, n, mpc.WANNetwork)
 			if binary {
 				name, plan = "50257-binary", BinaryTournament(n)
 			}
@@ -339,7 +340,7 @@ func BenchmarkMax(b *testing.B) {
 	for _, be := range testBackends {
 		for _, binary := range []bool{false, true} {
 			name := "12x1024"
-			plan := PlanTournament(be.p, be.cmp, h, n, WAN)
+			plan := planTournament(be, h, n, mpc.WANNetwork)
 			if binary {
 				name, plan = "12x1024-binary", BinaryTournament(n)
 			}
@@ -400,5 +401,63 @@ func TestInView(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMaxNetwork runs Max on engines planning for the WAN and for the LAN, with comparisons
+// narrowed as softmax narrows them: each takes the plan of its network and of the narrowed
+// width (its meter equals that plan's exact cost), both give the exact maximum, and the LAN's
+// plan trades the WAN plan's saved rounds back for less material.
+func TestMaxNetwork(t *testing.T) {
+	const rows, n, bits = 12, 80, 38
+	xs := randValues(rand.New(rand.NewPCG(7, 7)), rows*n)
+	want, _ := plainArgmax(xs, n)
+	for _, p := range []mpc.Protocol{mpc.TwoPC, mpc.ThreePC} {
+		b := backend{p: p, cmp: mpc.CompareFSS, bits: bits}
+		costs := map[string]meterCost{}
+		for _, nw := range []struct {
+			name string
+			net  mpc.Network
+		}{{"wan", mpc.WANNetwork}, {"lan", mpc.LANNetwork}} {
+			t.Run(fmt.Sprintf("%v/%s", p, nw.name), func(t *testing.T) {
+				sh := shareFloats(t, p, xs, rows, n)
+				type res struct {
+					m  *mpc.Share
+					st mpc.Stat
+				}
+				rs := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Network: nw.net}, func(e mpc.Engine) (res, error) {
+					if e.Network() != nw.net {
+						return res{}, fmt.Errorf("engine plans for %v, configured %v", e.Network(), nw.net)
+					}
+					ce, err := e.WithCompareBits(bits)
+					if err != nil {
+						return res{}, err
+					}
+					e.Meter().Reset()
+					done := e.Meter().Scope("max")
+					m, err := Max(ce, sh[e.Party()])
+					done()
+					return res{m, e.Meter().Under("max")}, err
+				})
+				ms, st := make([]*mpc.Share, 3), make([]mpc.Stat, 3)
+				for i, r := range rs {
+					ms[i], st[i] = r.m, r.st
+				}
+				for i, v := range revealFloats(t, p, ms) {
+					if math.Abs(v-want[i]) > 1e-9 {
+						t.Fatalf("row %d: max %v, want %v", i, v, want[i])
+					}
+				}
+				plan := planTournament(b, rows, n, nw.net)
+				costs[nw.name] = maxCost(b, rows, n, plan)
+				assertMeterCost(t, st, costs[nw.name])
+				t.Logf("plan %v: %d rounds, %.2f MB of material", plan, costs[nw.name].maxRounds(), float64(costs[nw.name].maxOffline())/1e6)
+			})
+		}
+		wan, lan := costs["wan"], costs["lan"]
+		if !(wan.maxRounds() < lan.maxRounds() && lan.maxOffline() < wan.maxOffline()) {
+			t.Errorf("%v: WAN plan %d rounds and %d bytes of material, LAN plan %d and %d: want fewer rounds on the WAN, less material on the LAN",
+				p, wan.maxRounds(), wan.maxOffline(), lan.maxRounds(), lan.maxOffline())
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,8 @@ func runGrid(args []string) error {
 	shapeDealer := fs.Bool("shape-dealer", false, "2pc: shape the dealer's links too (default: its material counts as produced offline)")
 	seed := fs.Uint64("seed", 0, "seed of synthetic weights, prompts and random caches")
 	timeout := fs.Duration("timeout", 6*time.Hour, "bound on one execution (all networks of one grid point)")
+	plan := fs.String("plan", "", "network the protocols plan their tournaments for: wan (default), lan or RTT@BYTES_PER_SECOND; every run of the grid uses it")
+	cpuProfile := fs.String("cpuprofile", "", "with -inproc: write a CPU profile of the whole run (every party) to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -140,8 +143,25 @@ func runGrid(args []string) error {
 	if set["seed"] {
 		g.Seed = *seed
 	}
+	if set["plan"] {
+		g.Plan = *plan
+	}
 	if len(g.Models) == 0 {
 		return errors.New("no models: give -models or -preset")
+	}
+	if *cpuProfile != "" {
+		if !*inproc {
+			return errors.New("-cpuprofile needs -inproc (party processes are not profiled)")
+		}
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/privinfer/mpcache/mpc"
 	"github.com/privinfer/mpcache/parties/client"
 	"github.com/privinfer/mpcache/parties/localnet"
 	"github.com/privinfer/mpcache/parties/role"
@@ -23,6 +24,7 @@ func local(args []string) (err error) {
 	precompute := fs.Bool("precompute", false, "dealer-free: produce each session's elementwise material (its budget, from the model's shape) before the prompt")
 	keep := fs.String("keep", "", "keep the deployment's files and party logs in this directory (default: a temporary one, removed)")
 	cmp := fs.String("comparison", "", "the parties' comparison protocol, fss or circuit (default: the engine's)")
+	plan := fs.String("plan", "", "the network the parties' protocols plan for: wan (default), lan or RTT@BYTES_PER_SECOND (loopback behaves like lan)")
 	var g genFlags
 	g.bind(fs)
 	if err := fs.Parse(args); err != nil {
@@ -48,6 +50,9 @@ func local(args []string) (err error) {
 	if *precompute && pre != role.DealerFree {
 		return fmt.Errorf("local: -precompute is for -preprocessing dealer-free")
 	}
+	if _, err := mpc.ParseNetwork(*plan); err != nil {
+		return fmt.Errorf("local: -plan: %w", err)
+	}
 	if pre == role.DealerFree && *cmp == "fss" {
 		return fmt.Errorf("local: -comparison fss needs a dealer; dealer-free 2pc compares with the circuit")
 	}
@@ -67,8 +72,8 @@ func local(args []string) (err error) {
 	start := time.Now()
 	note("starting %d party processes (%s) on loopback with mutual TLS", len(p.RolesWith(pre)), p.Describe(pre))
 	var extra string
-	if *cmp != "" {
-		extra = fmt.Sprintf("[sessions]\ncomparison = %q\n", *cmp)
+	if *cmp != "" || *plan != "" {
+		extra = fmt.Sprintf("[sessions]\ncomparison = %q\nnetwork = %q\n", *cmp, *plan)
 	}
 	if *precompute {
 		extra += "\n[dealer_free]\nprecompute = true\n"

@@ -61,10 +61,17 @@ func New(seed Seed) *PRG {
 
 // Read fills b with the next len(b) stream bytes. It never fails.
 func (p *PRG) Read(b []byte) (int, error) {
-	clear(b)
-	p.stream.XORKeyStream(b, b)
+	// The keystream is AES-CTR over zeros. XORing a small zero block into b chunk by chunk
+	// writes b once; clearing b first would pass over it twice.
+	for at := 0; at < len(b); at += len(zeros) {
+		n := min(len(b)-at, len(zeros))
+		p.stream.XORKeyStream(b[at:at+n], zeros[:n])
+	}
 	return len(b), nil
 }
+
+// zeros is the plaintext of the keystream, small enough to stay in the first-level cache.
+var zeros [16 << 10]byte
 
 // Uint64s fills dst with the next uniformly random ring elements.
 func (p *PRG) Uint64s(dst []uint64) {

@@ -43,6 +43,7 @@
 //	drain_timeout    = "30s"    # a shutdown waits this long for running sessions
 //	finish_timeout   = "10m"    # the 2pc dealer waits this long for P0 and P1 to finish
 //	comparison       = ""       # "fss" or "circuit"; "" is the engine's default
+//	network          = "wan"    # what the protocols plan for: "wan", "lan" or "RTT@BYTES_PER_SECOND"
 //	max_share_bytes  = 68719476736
 //
 //	[dealer_free]               # optional, dealer-free 2pc only; p0 and p1 must agree
@@ -73,6 +74,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/privinfer/mpcache/mpc"
 	"github.com/privinfer/mpcache/parties/link"
 	"github.com/privinfer/mpcache/parties/pki"
 	"github.com/privinfer/mpcache/parties/role"
@@ -146,6 +148,9 @@ type Sessions struct {
 	// Comparison is the engine's comparison protocol: "" (the engine's default), "fss" or
 	// "circuit". Every party of a deployment must set the same.
 	Comparison string `toml:"comparison"`
+	// Network is the network the protocols plan for (mpc.ParseNetwork): "" or "wan" (the
+	// default), "lan", or "RTT@BYTES_PER_SECOND". Every party of a deployment must set the same.
+	Network string `toml:"network"`
 	// MaxShareBytes bounds an uploaded share file (default 64 GiB).
 	MaxShareBytes int64 `toml:"max_share_bytes"`
 }
@@ -331,6 +336,9 @@ func (c *Config) Validate() error {
 	}
 	if cmp := ss.Comparison; cmp != "" && cmp != "fss" && cmp != "circuit" {
 		e.add("sessions.comparison", "%q is not fss or circuit (or empty for the engine's default)", cmp)
+	}
+	if _, err := mpc.ParseNetwork(ss.Network); err != nil {
+		e.add("sessions.network", "%v", err)
 	}
 	if l.KeepaliveClient > 0 && l.KeepaliveClient < 10*time.Second {
 		e.add("link.keepalive_client", "%s is below gRPC's 10s minimum", l.KeepaliveClient)

@@ -160,6 +160,10 @@ type Listeners struct {
 func Run(ctx, hard context.Context, cfg *config.Config, ls Listeners, logOut io.Writer) error {
 	log := cfg.Logger(logOut)
 	proto, self := role.Protocol(cfg.Protocol), role.Role(cfg.Role)
+	network, err := mpc.ParseNetwork(cfg.Sessions.Network) // checked by the config's validation too
+	if err != nil {
+		return fmt.Errorf("sessions.network: %w", err)
+	}
 	sec, err := cfg.LoadSecurity()
 	if err != nil {
 		return err
@@ -186,7 +190,7 @@ func Run(ctx, hard context.Context, cfg *config.Config, ls Listeners, logOut io.
 		Protocol: proto, Role: self, Node: node, Store: st, Metrics: sm, Logger: log,
 		MaxSessions: cfg.Sessions.Max, InputTimeout: cfg.Sessions.InputTimeout, ReadyTimeout: cfg.Sessions.ReadyTimeout,
 		RecvTimeout: cfg.Sessions.RecvTimeout, OutputRetention: cfg.Sessions.OutputRetention,
-		Comparison: mpc.Comparison(cfg.Sessions.Comparison), FinishTimeout: cfg.Sessions.FinishTimeout,
+		Comparison: mpc.Comparison(cfg.Sessions.Comparison), Network: network, FinishTimeout: cfg.Sessions.FinishTimeout,
 		Preprocessing: cfg.Pre(),
 		DealerFree: session.DealerFree{Precompute: cfg.DealerFree.Precompute, StoreDir: cfg.DealerFree.StoreDir,
 			StoreBytes: cfg.DealerFree.StoreBytes},

@@ -50,7 +50,7 @@ func (s *Session) compute(prompt *mpc.Share) (*Summary, error) {
 	if err := s.checkParams(); err != nil {
 		return nil, err
 	}
-	ecfg := mpc.Config{Frac: s.shares.Frac, Timeout: cfg.RecvTimeout, Comparison: cfg.Comparison}
+	ecfg := mpc.Config{Frac: s.shares.Frac, Timeout: cfg.RecvTimeout, Comparison: cfg.Comparison, Network: cfg.Network}
 	var gen *twoparty.Generator
 	var budget twoparty.Batch
 	if cfg.Preprocessing == role.DealerFree {
@@ -226,7 +226,7 @@ func (s *Session) params() wire.Params {
 	return wire.Params{
 		Version: wire.Version, Protocol: string(s.m.cfg.Protocol), ModelID: s.req.ModelID, Frac: s.shares.Frac,
 		Preprocessing: s.m.cfg.Preprocessing.Field(), Precompute: s.m.cfg.Preprocessing == role.DealerFree && s.m.cfg.DealerFree.Precompute,
-		Comparison: string(s.m.cfg.Comparison), Policy: policyName(s.req.Policy), PolicyParams: s.req.PolicyParams,
+		Comparison: string(s.m.cfg.Comparison), Network: networkName(s.m.cfg.Network), Policy: policyName(s.req.Policy), PolicyParams: s.req.PolicyParams,
 		PromptLen: s.req.PromptLen, MaxNewTokens: s.req.MaxNewTokens,
 		Temperature: s.req.Temperature, TopP: s.req.TopP,
 	}
@@ -273,4 +273,13 @@ func (s *Session) checkParams() error {
 		}
 	}
 	return failed
+}
+
+// networkName is the name of the network a party plans for, "" for the default (so that the
+// parameters of parties that predate the setting still compare equal).
+func networkName(n mpc.Network) string {
+	if n == (mpc.Network{}) || n == mpc.WANNetwork {
+		return ""
+	}
+	return n.String()
 }

@@ -87,6 +87,9 @@ type Config struct {
 	// Comparison is the engine's comparison protocol ("" is the engine's default); every party
 	// of a deployment must use the same one (the parameter check enforces it).
 	Comparison mpc.Comparison
+	// Network is the network the protocols plan for (the zero value: mpc.WANNetwork); every
+	// party of a deployment must use the same one (the parameter check enforces it).
+	Network mpc.Network
 	// FinishTimeout bounds how long the 2pc dealer, which runs ahead of P0 and P1, waits after
 	// its last step for them to finish (and so to take all its material) before it closes the
 	// session's link (default DefaultFinishTimeout).

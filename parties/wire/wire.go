@@ -206,15 +206,18 @@ type Params struct {
 	Protocol string `json:"protocol"`
 	// Preprocessing is "dealer-free" in a dealer-free 2pc session (empty with a dealer), and
 	// Precompute whether its material is produced ahead (both parties must do the same).
-	Preprocessing string            `json:"preprocessing,omitempty"`
-	Precompute    bool              `json:"precompute,omitempty"`
-	ModelID       string            `json:"model_id"`
-	Frac          uint              `json:"frac"`
-	Comparison    string            `json:"comparison"`
-	Policy        string            `json:"policy"`
-	PolicyParams  map[string]string `json:"policy_params,omitempty"`
-	PromptLen     int               `json:"prompt_len"`
-	MaxNewTokens  int               `json:"max_new_tokens"`
+	Preprocessing string `json:"preprocessing,omitempty"`
+	Precompute    bool   `json:"precompute,omitempty"`
+	ModelID       string `json:"model_id"`
+	Frac          uint   `json:"frac"`
+	Comparison    string `json:"comparison"`
+	// Network is the network the protocols plan for (mpc.Network's name); empty for the
+	// default, the WAN.
+	Network      string            `json:"network,omitempty"`
+	Policy       string            `json:"policy"`
+	PolicyParams map[string]string `json:"policy_params,omitempty"`
+	PromptLen    int               `json:"prompt_len"`
+	MaxNewTokens int               `json:"max_new_tokens"`
 	// Temperature and TopP are the top-p sampling parameters; both zero (and absent from the
 	// encoding, as before the fields existed) for greedy decoding.
 	Temperature float64 `json:"temperature,omitempty"`
@@ -265,6 +268,7 @@ func (p Params) Diff(q Params) string {
 	add("model", p.ModelID, q.ModelID)
 	add("fractional bits", p.Frac, q.Frac)
 	add("comparison", p.Comparison, q.Comparison)
+	add("planned network", orWAN(p.Network), orWAN(q.Network))
 	add("policy", p.Policy, q.Policy)
 	add("policy parameters", sortedMap(p.PolicyParams), sortedMap(q.PolicyParams))
 	add("prompt length", p.PromptLen, q.PromptLen)
@@ -302,4 +306,12 @@ func sortedMap(m map[string]string) string {
 		fmt.Fprintf(&b, "%s=%s", k, m[k])
 	}
 	return "{" + b.String() + "}"
+}
+
+// orWAN names the default planned network.
+func orWAN(network string) string {
+	if network == "" {
+		return "wan"
+	}
+	return network
 }

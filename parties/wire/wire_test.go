@@ -161,6 +161,19 @@ func TestParams(t *testing.T) {
 	if d, want := p.Diff(smp), "sampling: greedy vs top-p 0.9 at temperature 0.8"; !strings.Contains(d, want) {
 		t.Errorf("Diff %q lacks %q", d, want)
 	}
+	// The default planned network encodes as before the field existed; "wan" spelled out is
+	// the same network.
+	if b := string(p.Encode()); strings.Contains(b, "network") {
+		t.Errorf("default parameters encode the network: %s", b)
+	}
+	lan, wan := p, p
+	lan.Network, wan.Network = "lan", "wan"
+	if d, want := p.Diff(lan), "planned network: wan vs lan"; !strings.Contains(d, want) {
+		t.Errorf("Diff %q lacks %q", d, want)
+	}
+	if d := p.Diff(wan); d != "" {
+		t.Errorf("the default and \"wan\" differ: %s", d)
+	}
 	bad := []struct {
 		name, in, want string
 	}{

@@ -191,6 +191,9 @@ type Grid struct {
 	Mode        string // processes or inproc
 	ShapeDealer bool   // shape the 2pc dealer's links too (else its material is treated as offline)
 	Seed        uint64 // seed of synthetic weights and random caches (cost does not depend on it)
+	// Plan is the network the protocols plan for (mpc.ParseNetwork: "wan", "lan" or
+	// RTT@RATE); "" is the engine's default, the WAN.
+	Plan string
 	// Keep, when not nil, selects the points to run (presets use it to prune the product).
 	Keep func(*Point) bool `json:"-"`
 }
@@ -211,6 +214,9 @@ func (g *Grid) Validate() error {
 		return fmt.Errorf("bench: mode %q: want %s or %s", g.Mode, Processes, InProc)
 	case g.KVStart != KVAuto && g.KVStart != KVPrefill && g.KVStart != KVRandom:
 		return fmt.Errorf("bench: kv start %q: want auto, prefill or random", g.KVStart)
+	}
+	if _, err := mpc.ParseNetwork(g.Plan); err != nil {
+		return fmt.Errorf("bench: plan: %w", err)
 	}
 	for _, c := range g.Contexts {
 		if c < 1 {
@@ -255,6 +261,16 @@ type Point struct {
 	Mode        string `json:"mode"`
 	ShapeDealer bool   `json:"shape_dealer"`
 	Seed        uint64 `json:"seed"`
+	Plan        string `json:"plan,omitempty"` // "" or "wan": the default
+}
+
+// Network is the network p's engines plan for.
+func (p *Point) Network() (mpc.Network, error) { return mpc.ParseNetwork(p.Plan) }
+
+// EngineConfig is the engine configuration of p's parties, with receives bounded by timeout.
+func (p *Point) EngineConfig(timeout time.Duration) (mpc.Config, error) {
+	net, err := p.Network()
+	return mpc.Config{Frac: p.Frac, Timeout: timeout, Network: net}, err
 }
 
 // Schedule returns the order of the measured segments as indices into Nets: every net in
@@ -276,9 +292,13 @@ func (p *Point) Key(n Net) string {
 	if p.Phase == Prefill {
 		tokens = 0
 	}
-	return fmt.Sprintf("%s|%s|%s|ctx=%d|%s|net=%s,%s,%s|%s|%s|tokens=%d|layers=%d|kv=%s|frac=%d|dealer=%v",
+	key := fmt.Sprintf("%s|%s|%s|ctx=%d|%s|net=%s,%s,%s|%s|%s|tokens=%d|layers=%d|kv=%s|frac=%d|dealer=%v",
 		p.Model, p.Protocol, p.Policy, p.Context, p.Phase, n.Name, FormatBandwidth(n.Link.Bandwidth), n.Link.Delay,
 		p.Backend, p.Mode, tokens, p.Layers, p.KVStart, p.Frac, p.ShapeDealer && p.Protocol == mpc.TwoPC)
+	if pl, err := p.Network(); err == nil && pl != mpc.WANNetwork {
+		key += "|plan=" + pl.String() // runs planned for the default keep their keys
+	}
+	return key
 }
 
 // Points expands the grid into executions, each listing the nets of its runs with the
@@ -307,7 +327,7 @@ func (g *Grid) Points(isSynthetic func(model string) bool) []Point {
 							}
 							p := Point{Model: m, Protocol: pr, Policy: po, Context: c, Phase: ph, Backend: b,
 								Nets: nets, Tokens: g.Tokens, Repeats: max(g.Repeats, 1), Warmup: g.Warmup, Layers: g.Layers, KVStart: kv,
-								Frac: g.Frac, Mode: g.Mode, ShapeDealer: g.ShapeDealer, Seed: g.Seed}
+								Frac: g.Frac, Mode: g.Mode, ShapeDealer: g.ShapeDealer, Seed: g.Seed, Plan: g.Plan}
 							if ph == Prefill {
 								p.Tokens, p.Warmup, p.KVStart = 1, 0, KVPrefill
 							}

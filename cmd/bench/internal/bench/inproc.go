@@ -57,7 +57,11 @@ func runInProc(ctx context.Context, job Job, shares []*infer.ModelShares, onSegm
 			}
 			j.Hooks.Segment(-1)
 			defer pprof.SetGoroutineLabels(base)
-			e, err := mpc.New(ctx, job.Point.Protocol, shapers[i], mpc.Config{Frac: job.Point.Frac, Timeout: job.Timeout})
+			cfg, err := job.Point.EngineConfig(job.Timeout)
+			var e mpc.Engine
+			if err == nil {
+				e, err = mpc.New(ctx, job.Point.Protocol, shapers[i], cfg)
+			}
 			if err != nil {
 				errs[i] = fmt.Errorf("party %d: %w", i, err)
 				cancel()

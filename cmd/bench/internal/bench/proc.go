@@ -193,7 +193,11 @@ func ServeParty(in io.Reader, out io.Writer) error {
 	}
 	sh := transport.NewShaper(st, transport.Link{})
 	defer sh.Close()
-	e, err := mpc.New(ctx, j.Point.Protocol, sh, mpc.Config{Frac: j.Point.Frac, Timeout: j.Timeout})
+	cfg, err := j.Point.EngineConfig(j.Timeout)
+	if err != nil {
+		return fail(err)
+	}
+	e, err := mpc.New(ctx, j.Point.Protocol, sh, cfg)
 	if err != nil {
 		return fail(err)
 	}

@@ -152,9 +152,9 @@ func Markdown(res *Results, desc string, plots []Plot, fid *FidelityReport) stri
 			continue
 		}
 		fmt.Fprintf(&b, "## %s\n\n", s.title)
-		for _, g := range groupRuns(rs, func(r *Run) string { return r.Model + "|" + r.Protocol + "|" + r.Backend + "|" + r.Mode }) {
+		for _, g := range groupRuns(rs, func(r *Run) string { return r.Model + "|" + r.Protocol + "|" + r.Backend + "|" + r.Mode + "|" + r.Plan }) {
 			r0 := g.runs[0]
-			fmt.Fprintf(&b, "### %s, %s, %s, %s\n\n", r0.Model, r0.Protocol, r0.Backend, modeText(r0))
+			fmt.Fprintf(&b, "### %s, %s, %s, %s, planned for the %s\n\n", r0.Model, r0.Protocol, r0.Backend, modeText(r0), planText(r0.Plan))
 			if r0.LayersRun < r0.Layers {
 				fmt.Fprintf(&b, "Ran %d of %d layers; per-layer figures scaled by %.3g.\n\n", r0.LayersRun, r0.Layers, r0.LayerScale)
 			}
@@ -184,6 +184,10 @@ const methodNotes = `## How to read this
 - **Bytes** are sent by all parties together; **offline** bytes are correlated randomness
   (the 2pc dealer's material, or what P2 deals in 3pc). **Rounds** are those of the computing
   party with the most. **Latency** is the wall time of the slowest computing party.
+- **Plan**: the network the protocols planned their tournaments (maximum and argmax) for
+  (-plan, mpc.Config.Network): wide levels save rounds on a WAN, binary ones save material and
+  CPU on a LAN. Bytes and rounds depend on it; runs planned for different
+  networks are different points.
 - **Scaling**: where fewer layers ran than the model has, every figure charged inside a block
   is multiplied by depth ÷ layers run; embedding, final norm, classifier and argmax are not.
 - **KV cache**: "prefill" when the cache came from a real secure prefill of the context,
@@ -441,4 +445,12 @@ func fmtMB(b float64) string {
 // fmtDuration writes seconds as a short duration.
 func fmtDuration(s float64) string {
 	return time.Duration(math.Round(s * 1e9)).String()
+}
+
+// planText names the network a run planned for.
+func planText(plan string) string {
+	if plan == "" {
+		plan = "wan"
+	}
+	return plan
 }

@@ -87,6 +87,7 @@ type Run struct {
 	CacheFromPrefill  bool    `json:"cache_from_prefill"` // decode: KV cache from a real prefill (else random shares)
 	DealerLinksShaped bool    `json:"dealer_links_shaped"`
 	Frac              uint    `json:"frac"`
+	Plan              string  `json:"plan,omitempty"` // the network the protocols planned for; absent: the WAN
 	GPU               string  `json:"gpu,omitempty"`
 	SetupS            float64 `json:"setup_s"` // session set-up at party 0
 	StartS            float64 `json:"start_s"` // building the KV cache at party 0 (decode)
@@ -201,7 +202,7 @@ func buildRuns(pt *Point, job *Job, parties []*PartyResult, started time.Time) (
 			BandwidthBps: n.Link.Bandwidth, DelayS: n.Link.Delay.Seconds(), Breakdown: map[string]OpStat{},
 			Mode: pt.Mode, TLS: pt.Mode == Processes, Layers: job.Depth, LayersRun: job.Model.Layers,
 			LayerScale: scale, CacheFromPrefill: pt.Phase == Prefill || pt.KVStart == KVPrefill,
-			DealerLinksShaped: pt.Protocol == mpc.TwoPC && pt.ShapeDealer, Frac: pt.Frac,
+			DealerLinksShaped: pt.Protocol == mpc.TwoPC && pt.ShapeDealer, Frac: pt.Frac, Plan: pt.Plan,
 			GPU: parties[0].GPU, SetupS: parties[0].SetupS, StartS: parties[0].StartS,
 			Started: started.UTC().Format(time.RFC3339), CPUMethod: "getrusage",
 		}
