@@ -170,6 +170,9 @@ func planPairs(groups [][]int) *pairPlan {
 		rank: make([][]linTerm, 0, members), consts: make([]uint64, 0, members),
 		beats: make([][]beatForm, 0, members),
 	}
+	// Every member has a term and a form per other member of its group: 2·pairs of each,
+	// carved from one array each.
+	terms, forms := make([]linTerm, 0, 2*pairs), make([]beatForm, 0, 2*pairs)
 	for _, g := range groups {
 		base := len(pp.pa)
 		// pair index of (i, j), i < j, within the group
@@ -185,8 +188,7 @@ func planPairs(groups [][]int) *pairPlan {
 			}
 		}
 		for i := range g {
-			ts := make([]linTerm, 0, len(g)-1)
-			bf := make([]beatForm, 0, len(g)-1)
+			ts, bf := terms[len(terms):len(terms):len(terms)+len(g)-1], forms[len(forms):len(forms):len(forms)+len(g)-1]
 			var c uint64
 			for j := range g {
 				switch {
@@ -199,6 +201,7 @@ func planPairs(groups [][]int) *pairPlan {
 					bf = append(bf, beatForm{idx(j, i), false})
 				}
 			}
+			terms, forms = terms[:len(terms)+len(ts)], forms[:len(forms)+len(bf)]
 			pp.rank = append(pp.rank, ts)
 			pp.consts = append(pp.consts, c)
 			pp.beats = append(pp.beats, bf)

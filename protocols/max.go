@@ -43,9 +43,20 @@ func PlanTournament(e mpc.Engine, rows, n int) Tournament {
 	return planTournament(backendOf(e), rows, n, e.Network())
 }
 
-// planTournament is PlanTournament for backend b on link.
+// planTournament is PlanTournament for backend b on link, remembered (see memo).
 func planTournament(b backend, rows, n int, link mpc.Network) Tournament {
 	b = b.view()
+	key := planKey{b, rows, n, link}
+	if plan, ok := plans.load(key); ok {
+		return slices.Clone(plan) // the caller may change its copy
+	}
+	plan := solveTournament(b, rows, n, link)
+	plans.store(key, slices.Clone(plan))
+	return plan
+}
+
+// solveTournament is planTournament without the memo.
+func solveTournament(b backend, rows, n int, link mpc.Network) Tournament {
 	type best struct {
 		t float64
 		k int
@@ -107,17 +118,17 @@ func (plan Tournament) validate(op string, n int) error {
 func groupsOf(m, k int) [][]int {
 	g := (m + k - 1) / k
 	base, extra := m/g, m%g
-	out := make([][]int, g)
+	out, all := make([][]int, g), make([]int, m) // the groups are consecutive ranges of all
+	for j := range all {
+		all[j] = j
+	}
 	at := 0
 	for i := range out {
 		s := base
 		if i < extra {
 			s++
 		}
-		out[i] = make([]int, s)
-		for j := range out[i] {
-			out[i][j] = at + j
-		}
+		out[i] = all[at : at+s : at+s]
 		at += s
 	}
 	return out
@@ -405,10 +416,16 @@ func argmaxBy(e mpc.Engine, x2 *mpc.Share, plan Tournament, track tracking) (one
 // argmaxTracking returns how Argmax carries the position for rows rows of n under plan: the
 // one-hot or the index way, whichever argmaxCost estimates faster on link.
 func argmaxTracking(b backend, rows, n int, plan Tournament, link mpc.Network) tracking {
-	if argmaxCost(b, rows, n, plan, trackIndex).seconds(link) < argmaxCost(b, rows, n, plan, trackOneHot).seconds(link) {
-		return trackIndex
+	key := trackKey{planKey{b, rows, n, link}, fmt.Sprint(plan)}
+	if t, ok := trackings.load(key); ok {
+		return t
 	}
-	return trackOneHot
+	t := trackOneHot
+	if argmaxCost(b, rows, n, plan, trackIndex).seconds(link) < argmaxCost(b, rows, n, plan, trackOneHot).seconds(link) {
+		t = trackIndex
+	}
+	trackings.store(key, t)
+	return t
 }
 
 // maxCost is the exact traffic of MaxWith under plan, on the pair view where b has one.
@@ -573,13 +590,14 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 			if err != nil {
 				return nil, err
 			}
-			terms := make([][]linTerm, len(groups))
+			terms, flat := make([][]linTerm, len(groups)), make([]linTerm, 0, m)
 			for gi, g := range groups {
-				terms[gi] = make([]linTerm, 1, len(g))
-				terms[gi][0] = linTerm{prod.Shape[1] + g[0], 1}
+				at := len(flat)
+				flat = append(flat, linTerm{prod.Shape[1] + g[0], 1})
 				for _, a := range g[1:] {
-					terms[gi] = append(terms[gi], linTerm{off + restPos[a], 1})
+					flat = append(flat, linTerm{off + restPos[a], 1})
 				}
+				terms[gi] = flat[at:len(flat):len(flat)]
 			}
 			return linearMap(e, in, terms, nil)
 		}
@@ -612,7 +630,8 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 			}
 		}
 		if track == trackOneHot {
-			terms := make([][]linTerm, n)
+			terms, flat := make([][]linTerm, n), make([]linTerm, n) // one term per position
+			one := func(j int, t linTerm) { flat[j] = t; terms[j] = flat[j : j+1 : j+1] }
 			var consts []uint64
 			var in *mpc.Share
 			if l == 0 {
@@ -620,7 +639,7 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 				in, consts = w, make([]uint64, n)
 				for j := range terms {
 					if gpos[j] >= 0 {
-						terms[j] = []linTerm{{gpos[j], 1}}
+						one(j, linTerm{gpos[j], 1})
 					} else {
 						consts[j] = 1
 					}
@@ -632,10 +651,10 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 				s := 0
 				for j := range terms {
 					if s < len(subPos) && subPos[s] == j {
-						terms[j] = []linTerm{{off + s, 1}}
+						one(j, linTerm{off + s, 1})
 						s++
 					} else {
-						terms[j] = []linTerm{{prod.Shape[1] + j, 1}}
+						one(j, linTerm{prod.Shape[1] + j, 1})
 					}
 				}
 			}
