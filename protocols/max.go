@@ -246,11 +246,12 @@ func withLast(shape []int, tail ...int) []int {
 
 // Max returns the maximum along the last axis (shape x.Shape with the last axis set to 1),
 // exactly, for |x| < 2^62 as ring integers (real values below 2^46 at 16 fractional bits). Every
-// row and head of x shares the rounds. It runs the tournament PlanTournament chooses for WAN
-// and the engine's protocol and comparison method; MaxWith takes any plan. In 3pc with FSS
-// comparisons it runs on the engine's two-party view, as Argmax explains.
+// row and head of x shares the rounds. It runs the tournament PlanTournament chooses for the
+// engine's network, protocol, comparison method and width; MaxWith takes any plan. In 3pc with
+// FSS comparisons it runs on the engine's two-party view, as Argmax explains.
 //
-// Cost, as measured (TestMaxCost, TestMaxDocFigures), per input element; online bytes are those
+// Cost on the default network, the WAN, at the full comparison width, as measured (TestMaxCost,
+// TestMaxDocFigures; TestMaxNetwork compares a LAN plan), per input element; online bytes are those
 // of the party that sends most, offline bytes the material P1 receives (the most of any party),
 // and the last column the rounds of the binary tournament:
 //
@@ -301,8 +302,8 @@ func MaxWith(e mpc.Engine, x *mpc.Share, plan Tournament) (*mpc.Share, error) {
 // x's shape and as an index of shape x.Shape with the last axis set to 1, both plain ring
 // integers (not fixed point). Exact, for |x| < 2^62 as ring integers; of several equal maxima
 // the lowest position wins. It runs the tournament of Max and carries the winner's position
-// along in one of two ways, whichever the cost model estimates faster on WAN (the choice
-// depends on the shapes only):
+// along in one of two ways, whichever the cost model estimates faster on the engine's network
+// (the choice depends on the shapes and the network only):
 //
 //   - one-hot: each level's winner indicators multiply into the one-hot of the previous
 //     levels in the same round as the value selection, a product per position and level, so

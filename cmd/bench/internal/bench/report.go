@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -183,7 +184,9 @@ const methodNotes = `## How to read this
   its length.
 - **Bytes** are sent by all parties together; **offline** bytes are correlated randomness
   (the 2pc dealer's material, or what P2 deals in 3pc). **Rounds** are those of the computing
-  party with the most. **Latency** is the wall time of the slowest computing party.
+  party with the most. **Latency** is the wall time of the slowest computing party; with
+  repeats, the median over them, and "fastest repeat" the lowest (on a shared machine the one
+  least disturbed by other work).
 - **Plan**: the network the protocols planned their tournaments (maximum and argmax) for
   (-plan, mpc.Config.Network): wide levels save rounds on a WAN, binary ones save material and
   CPU on a LAN. Bytes and rounds depend on it; runs planned for different
@@ -231,8 +234,8 @@ func writeRunTable(b *strings.Builder, runs []*Run) {
 		}
 		return netOrder(a.Net) < netOrder(c.Net)
 	})
-	b.WriteString("| policy | context | net | latency s/token | estimate s/token | ratio | online MB/token | offline MB/token | rounds/token | busiest link MB/token | CPU s/token | KV cache | tokens |\n")
-	b.WriteString("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n")
+	b.WriteString("| policy | context | net | latency s/token | fastest repeat | estimate s/token | ratio | online MB/token | offline MB/token | rounds/token | busiest link MB/token | CPU s/token | KV cache | tokens |\n")
+	b.WriteString("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n")
 	for _, r := range runs {
 		est, ratio := "", ""
 		if r.EstimateSPerToken > 0 {
@@ -245,8 +248,12 @@ func writeRunTable(b *strings.Builder, runs []*Run) {
 		if r.Phase == Prefill {
 			kv = "—"
 		}
-		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %d |\n",
-			policyLabel(r), r.Context, r.Net, fmtSec(r.LatencySPerToken), est, ratio,
+		fastest := "—"
+		if len(r.LatencySRepeats) > 1 {
+			fastest = fmtSec(slices.Min(r.LatencySRepeats))
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %d |\n",
+			policyLabel(r), r.Context, r.Net, fmtSec(r.LatencySPerToken), fastest, est, ratio,
 			fmtMB(r.OnlineBytesPerToken), fmtMB(r.OfflineBytesPerToken), r.RoundsPerToken,
 			fmtMB(r.LinkBytesPerToken), fmtSec(r.CPUSPerToken), kv, r.Tokens)
 	}
