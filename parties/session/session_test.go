@@ -283,6 +283,42 @@ func TestParamsMismatch(t *testing.T) {
 	}
 }
 
+// TestNetworkParams runs a 2pc session whose parties all plan for the LAN (its tokens are the
+// reference's: the tournaments take other plans, not other results), then a 3pc one in which P1
+// alone plans for the LAN: no party computes, and P0 and P1 name the planned network.
+func TestNetworkParams(t *testing.T) {
+	m := testModel(t)
+	prompt := []int{3, 17, 42, 5, 99, 1}
+	const n = 2
+	t.Run("lan", func(t *testing.T) {
+		ms, id := cluster(t, role.TwoPC, m, func(c *Config) { c.Network = mpc.LANNetwork })
+		sid, _ := link.NewSessionID()
+		evs := run(t, role.TwoPC, ms, Request{ID: sid, ModelID: id, Protocol: role.TwoPC, PromptLen: len(prompt), MaxNewTokens: n}, prompt, m.Config.Vocab, nil)
+		if got, want := tokens(t, role.TwoPC, evs, n), reference(t, m, prompt, n); !slices.Equal(got, want) {
+			t.Fatalf("secure tokens %v, reference %v", got, want)
+		}
+	})
+	t.Run("mismatch", func(t *testing.T) {
+		ms, id := cluster(t, role.ThreePC, m, func(c *Config) {
+			if c.Role == role.P1 {
+				c.Network = mpc.LANNetwork
+			}
+		})
+		sid, _ := link.NewSessionID()
+		req := Request{ID: sid, ModelID: id, Protocol: role.ThreePC, PromptLen: len(prompt), MaxNewTokens: n}
+		evs := run(t, role.ThreePC, ms, req, prompt, m.Config.Vocab, nil)
+		for i := range 3 {
+			last := evs[i][len(evs[i])-1]
+			if last.Err == nil {
+				t.Fatalf("party %d computed with mismatched planned networks", i)
+			}
+			if i < 2 && !strings.Contains(last.Err.Error(), "planned network: ") {
+				t.Fatalf("party %d: %v", i, last.Err)
+			}
+		}
+	})
+}
+
 // sampledInput is the client's input of a sampling session: the prompt's one-hot rows, then
 // the uniforms (fixed point, 16 fractional bits) in the rows InputShape gives.
 func sampledInput(prompt []int, us []uint64, vocab int) *mpc.Tensor {
