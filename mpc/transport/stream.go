@@ -209,11 +209,17 @@ func (s *Streams) Drain(ctx context.Context) error {
 	return nil
 }
 
-// readFrame reads an n-byte payload, growing the buffer as bytes arrive so that a peer
-// announcing a huge message cannot make this party allocate memory it never sends.
+// frameChunk is the most readFrame allocates ahead of a message's bytes: 16 MiB, more than most
+// messages (material comes in batches of a few MiB), so that they are read in place without
+// regrowing; larger ones double as they arrive.
+const frameChunk = 16 << 20
+
+// readFrame reads an n-byte payload. It allocates at most frameChunk before the bytes arrive
+// and grows the buffer as they do, so that a peer announcing a huge message cannot make this
+// party allocate much memory it never sends.
 func readFrame(r io.Reader, n int) ([]byte, error) {
 	const chunk = 1 << 20
-	m := make([]byte, 0, min(n, chunk))
+	m := make([]byte, 0, min(n, frameChunk))
 	for len(m) < n {
 		k := min(n-len(m), chunk)
 		if cap(m)-len(m) < k {
