@@ -480,9 +480,9 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 	m := n
 	for l, k := range plan {
 		groups := groupsOf(m, k)
-		var multi [][]int
+		multi := make([][]int, 0, len(groups))
 		gpos := make([]int, m) // position among grouped members, or -1
-		var grouped []int
+		grouped := make([]int, 0, m)
 		for _, g := range groups {
 			if len(g) == 1 {
 				gpos[g[0]] = -1
@@ -509,7 +509,8 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 		// One Mul selects the values (and the positions) and extends the subtree one-hots.
 		// A group's new value is x_first + Σ_{a ≠ first} w_a·(x_a − x_first), as the
 		// indicators sum to one: one product per member but the first.
-		var rest, restW, first []int // the members after the first, by candidate
+		// the members after the first, by candidate
+		rest, restW, first := make([]int, 0, m), make([]int, 0, m), make([]int, 0, m)
 		for _, g := range multi {
 			for _, a := range g[1:] {
 				rest, restW, first = append(rest, a), append(restW, gpos[a]), append(first, g[0])
@@ -550,6 +551,7 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 		}
 		var subPos, subW []int // positions whose owner is grouped, and that owner's gpos
 		if needSub {
+			subPos, subW = make([]int, 0, n), make([]int, 0, n)
 			for j, o := range owner {
 				if gpos[o] >= 0 {
 					subPos = append(subPos, j)
