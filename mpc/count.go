@@ -168,8 +168,8 @@ func NewDry(cfg Config, m Material) (Engine, error) {
 		return nil, fmt.Errorf("mpc: dry engine: comparison %q is not available (the dry engine models dealer-free 2pc: %q)", cfg.Comparison, CompareCircuit)
 	}
 	cfg = cfg.withDefaults()
-	if cfg.Frac > 30 {
-		return nil, fmt.Errorf("mpc: %d fractional bits is too many (at most 30)", cfg.Frac)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	e := &engine{proto: TwoPC, party: Dealer, dealer: true, cfg: cfg, t: nullTransport{}, meter: NewMeter(),
 		ctx: context.Background(), mat: m}

@@ -99,6 +99,14 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// check validates a configuration with its defaults resolved.
+func (c Config) check() error {
+	if c.Frac > 30 {
+		return fmt.Errorf("mpc: %d fractional bits is too many (at most 30)", c.Frac)
+	}
+	return c.Network.check()
+}
+
 // Engine is one party's view of a secure computation over Z_2^64. Every party (and the 2pc
 // dealer) runs the same sequence of calls with the same shapes (SPMD, in lockstep); no call
 // branches on secret data. All operations work on whole tensors so that independent elements
@@ -257,8 +265,8 @@ type Engine interface {
 // with crypto/rand) with the other parties. ctx bounds the engine's lifetime.
 func New(ctx context.Context, p Protocol, t transport.Transport, cfg Config) (Engine, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Frac > 30 {
-		return nil, fmt.Errorf("mpc: %d fractional bits is too many (at most 30)", cfg.Frac)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	self := t.Self()
 	if self < 0 || self > 2 {

@@ -2,6 +2,7 @@ package mpc
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -41,14 +42,26 @@ func ParseNetwork(s string) (Network, error) {
 	rtt, rate, ok := strings.Cut(s, "@")
 	d, err1 := time.ParseDuration(rtt)
 	r, err2 := strconv.ParseFloat(rate, 64)
-	if !ok || err1 != nil || err2 != nil || d < 0 || !(r > 0) {
+	n := Network{RTT: d, Bandwidth: r, MaterialBandwidth: r}
+	if !ok || err1 != nil || err2 != nil || n.check() != nil {
 		return Network{}, fmt.Errorf("mpc: network %q is not wan, lan or RTT@BYTES_PER_SECOND (e.g. 2ms@125e6)", s)
 	}
-	return Network{RTT: d, Bandwidth: r, MaterialBandwidth: r}, nil
+	return n, nil
 }
 
-// String returns the name ParseNetwork reads back: "wan", "lan" or "RTT@RATE" (the material
-// rate is not part of the name; networks with another material rate print it as "+material").
+// check reports a network the planner cannot use: a negative round trip, a bandwidth that is
+// not a positive finite number, or a material bandwidth that is negative or not finite.
+func (n Network) check() error {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	if n.RTT < 0 || !(n.Bandwidth > 0) || !finite(n.Bandwidth) || !(n.MaterialBandwidth >= 0) || !finite(n.MaterialBandwidth) {
+		return fmt.Errorf("mpc: network %+v: want a round trip ≥ 0, a finite bandwidth > 0 and a finite material bandwidth ≥ 0", n)
+	}
+	return nil
+}
+
+// String returns the network's name: "wan", "lan" or "RTT@RATE", which ParseNetwork reads
+// back, and for a material rate other than the bandwidth "RTT@RATE+material@RATE", which it
+// does not.
 func (n Network) String() string {
 	switch n {
 	case WANNetwork:

@@ -1,6 +1,7 @@
 package mpc
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestParseNetwork(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"fast", "2ms", "@1e6", "2ms@", "2ms@0", "-1ms@1e6", "2ms@-5", "2ms@NaN"} {
+	for _, bad := range []string{"fast", "2ms", "@1e6", "2ms@", "2ms@0", "-1ms@1e6", "2ms@-5", "2ms@NaN", "2ms@Inf"} {
 		t.Run("bad/"+bad, func(t *testing.T) {
 			if _, err := ParseNetwork(bad); err == nil || !strings.Contains(err.Error(), "is not wan, lan") {
 				t.Fatalf("ParseNetwork(%q): %v", bad, err)
@@ -41,5 +42,30 @@ func TestParseNetwork(t *testing.T) {
 	other := Network{RTT: time.Millisecond, Bandwidth: 1e9, MaterialBandwidth: 1e8}
 	if s := other.String(); s != "1ms@1e+09+material@1e+08" {
 		t.Fatalf("name %q", s)
+	}
+}
+
+// TestConfigNetwork checks that engines refuse a network the planner cannot use, with an error
+// that names it, and take the WAN when none is set.
+func TestConfigNetwork(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		net  Network
+	}{
+		{"zero bandwidth", Network{RTT: time.Millisecond, MaterialBandwidth: 1e6}},
+		{"negative round trip", Network{RTT: -time.Millisecond, Bandwidth: 1e6}},
+		{"negative material", Network{Bandwidth: 1e6, MaterialBandwidth: -1}},
+		{"infinite", Network{Bandwidth: math.Inf(1)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := NewDry(Config{Network: c.net}, &Counter{})
+			if err == nil || !strings.Contains(err.Error(), "mpc: network") {
+				t.Fatalf("NewDry with %+v: %v", c.net, err)
+			}
+		})
+	}
+	e, err := NewDry(Config{}, &Counter{})
+	if err != nil || e.Network() != WANNetwork {
+		t.Fatalf("default network %v, %v", e.Network(), err)
 	}
 }
