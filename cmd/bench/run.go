@@ -42,7 +42,7 @@ func runGrid(args []string) error {
 	seed := fs.Uint64("seed", 0, "seed of synthetic weights, prompts and random caches")
 	timeout := fs.Duration("timeout", 6*time.Hour, "bound on one execution (all networks of one grid point)")
 	plan := fs.String("plan", "", "network the protocols plan their tournaments for: wan (default), lan or RTT@BYTES_PER_SECOND; every run of the grid uses it")
-	cpuProfile := fs.String("cpuprofile", "", "with -inproc: write a CPU profile of the whole run (every party) to this file (go tool pprof)")
+	cpuProfile := fs.String("cpuprofile", "", "write CPU profiles (go tool pprof): with -inproc one of the whole run, every party, to this file; else one per party process, to this file's name followed by .p0, .p1 and .p2 (the last execution's)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -149,10 +149,9 @@ func runGrid(args []string) error {
 	if len(g.Models) == 0 {
 		return errors.New("no models: give -models or -preset")
 	}
-	if *cpuProfile != "" {
-		if !*inproc {
-			return errors.New("-cpuprofile needs -inproc (party processes are not profiled)")
-		}
+	if *cpuProfile != "" && !*inproc {
+		os.Setenv(bench.ProfileEnv, *cpuProfile) // the party processes inherit it
+	} else if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err

@@ -12,6 +12,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -154,6 +156,10 @@ func collect(r io.Reader, party int, onSegment func(int)) (*PartyResult, error) 
 	return nil, errors.New("bench: the party process ended without a result")
 }
 
+// ProfileEnv names the environment variable that makes each party process write a CPU profile
+// of its whole run to the variable's value followed by ".p0", ".p1" or ".p2".
+const ProfileEnv = "MPCACHE_BENCH_CPUPROFILE"
+
 // ServeParty is the body of the party subcommand: it reads a Job from in, joins the session
 // mesh (listening on the socket inherited as file descriptor 3, dialling lower-numbered
 // parties, mutual TLS), runs RunParty with CPU time from getrusage, and writes events as
@@ -167,6 +173,17 @@ func ServeParty(in io.Reader, out io.Writer) error {
 	var j Job
 	if err := json.NewDecoder(in).Decode(&j); err != nil {
 		return fail(fmt.Errorf("bench: reading the job: %w", err))
+	}
+	if prefix := os.Getenv(ProfileEnv); prefix != "" {
+		f, err := os.Create(fmt.Sprintf("%s.p%d", prefix, j.Party))
+		if err != nil {
+			return fail(fmt.Errorf("bench: CPU profile: %w", err))
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(fmt.Errorf("bench: CPU profile: %w", err))
+		}
+		defer pprof.StopCPUProfile()
 	}
 	lf := os.NewFile(3, "listener")
 	ln, err := net.FileListener(lf)
@@ -202,11 +219,15 @@ func ServeParty(in io.Reader, out io.Writer) error {
 		return fail(err)
 	}
 	j.Hooks.CPU = processCPU
+	base := context.Background()
 	j.Hooks.Segment = func(i int) {
+		// The profile's samples carry the segment, as in one process (see runInProc).
+		pprof.SetGoroutineLabels(pprof.WithLabels(base, pprof.Labels("party", strconv.Itoa(j.Party), "seg", strconv.Itoa(i))))
 		if i > 0 {
 			enc.Encode(event{Event: "segment", Segment: i - 1})
 		}
 	}
+	defer pprof.SetGoroutineLabels(base)
 	res, err := RunParty(e, sh, &j)
 	if err != nil {
 		return fail(err)
