@@ -69,3 +69,23 @@ func TestConfigNetwork(t *testing.T) {
 		t.Fatalf("default network %v, %v", e.Network(), err)
 	}
 }
+
+// FuzzParseNetwork: ParseNetwork never panics, accepts only networks the engine takes, and
+// what it accepts reads back from its name.
+func FuzzParseNetwork(f *testing.F) {
+	for _, s := range []string{"", "wan", "lan", "2ms@125e6", "0s@1", "1h@1e300", "-1s@1", "x@y", "@", "1ms@Inf"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseNetwork(s)
+		if err != nil {
+			return
+		}
+		if err := n.check(); err != nil {
+			t.Fatalf("%q parsed to %+v, which the engine refuses: %v", s, n, err)
+		}
+		if back, err := ParseNetwork(n.String()); err != nil || back != n {
+			t.Fatalf("%q → %+v → %q → %+v, %v", s, n, n.String(), back, err)
+		}
+	})
+}
