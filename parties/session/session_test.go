@@ -283,21 +283,37 @@ func TestParamsMismatch(t *testing.T) {
 	}
 }
 
-// TestNetworkParams runs a 2pc session whose parties all plan for the LAN (its tokens are the
-// reference's: the tournaments take other plans, not other results), then a 3pc one in which P1
-// alone plans for the LAN: no party computes, and P0 and P1 name the planned network.
+// TestNetworkParams runs 2pc sessions whose parties all plan for the WAN and for the LAN: both
+// give the reference's tokens, and the LAN's tournament plans take more rounds (so the setting
+// reaches the engines); then a 3pc one in which P1 alone plans for the LAN: no party computes,
+// and P0 and P1 name the planned network.
 func TestNetworkParams(t *testing.T) {
 	m := testModel(t)
 	prompt := []int{3, 17, 42, 5, 99, 1}
 	const n = 2
-	t.Run("lan", func(t *testing.T) {
-		ms, id := cluster(t, role.TwoPC, m, func(c *Config) { c.Network = mpc.LANNetwork })
-		sid, _ := link.NewSessionID()
-		evs := run(t, role.TwoPC, ms, Request{ID: sid, ModelID: id, Protocol: role.TwoPC, PromptLen: len(prompt), MaxNewTokens: n}, prompt, m.Config.Vocab, nil)
-		if got, want := tokens(t, role.TwoPC, evs, n), reference(t, m, prompt, n); !slices.Equal(got, want) {
-			t.Fatalf("secure tokens %v, reference %v", got, want)
-		}
-	})
+	want := reference(t, m, prompt, n)
+	rounds := map[string]int64{}
+	for _, nw := range []struct {
+		name string
+		net  mpc.Network
+	}{{"wan", mpc.WANNetwork}, {"lan", mpc.LANNetwork}} {
+		t.Run(nw.name, func(t *testing.T) {
+			ms, id := cluster(t, role.TwoPC, m, func(c *Config) { c.Network = nw.net })
+			sid, _ := link.NewSessionID()
+			evs := run(t, role.TwoPC, ms, Request{ID: sid, ModelID: id, Protocol: role.TwoPC, PromptLen: len(prompt), MaxNewTokens: n}, prompt, m.Config.Vocab, nil)
+			if got := tokens(t, role.TwoPC, evs, n); !slices.Equal(got, want) {
+				t.Fatalf("secure tokens %v, reference %v", got, want)
+			}
+			last := evs[0][len(evs[0])-1]
+			if last.Summary == nil {
+				t.Fatalf("party 0 ended with %v", last.Err)
+			}
+			rounds[nw.name] = last.Summary.Rounds
+		})
+	}
+	if !(rounds["lan"] > rounds["wan"]) {
+		t.Errorf("rounds on the WAN plan %d, on the LAN plan %d: want more on the LAN", rounds["wan"], rounds["lan"])
+	}
 	t.Run("mismatch", func(t *testing.T) {
 		ms, id := cluster(t, role.ThreePC, m, func(c *Config) {
 			if c.Role == role.P1 {
