@@ -130,11 +130,17 @@ func measureOn(t testing.TB, b backend, label string, f func(e mpc.Engine) (*mpc
 // measureAllOn is measureAll on backend b.
 func measureAllOn(t testing.TB, b backend, label string, f func(e mpc.Engine) ([]*mpc.Share, error)) ([][]*mpc.Share, []mpc.Stat) {
 	t.Helper()
+	return measureAllWith(t, b.p, mpc.Config{Comparison: b.cmp}, label, f)
+}
+
+// measureAllWith is measureAll of protocol p on engines configured by cfg.
+func measureAllWith(t testing.TB, p mpc.Protocol, cfg mpc.Config, label string, f func(e mpc.Engine) ([]*mpc.Share, error)) ([][]*mpc.Share, []mpc.Stat) {
+	t.Helper()
 	type res struct {
 		out []*mpc.Share
 		st  mpc.Stat
 	}
-	rs := mpctest.Run(t, b.p, mpctest.Memory, mpc.Config{Comparison: b.cmp}, func(e mpc.Engine) (res, error) {
+	rs := mpctest.Run(t, p, mpctest.Memory, cfg, func(e mpc.Engine) (res, error) {
 		e.Meter().Reset()
 		done := e.Meter().Scope(label)
 		out, err := f(e)

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/privinfer/mpcache/mpc"
-	"github.com/privinfer/mpcache/mpc/mpctest"
 )
 
 // plainArgmax returns the max and its lowest position in every row of length n.
@@ -421,29 +420,18 @@ func TestMaxNetwork(t *testing.T) {
 		}{{"wan", mpc.WANNetwork}, {"lan", mpc.LANNetwork}} {
 			t.Run(fmt.Sprintf("%v/%s", p, nw.name), func(t *testing.T) {
 				sh := shareFloats(t, p, xs, rows, n)
-				type res struct {
-					m  *mpc.Share
-					st mpc.Stat
-				}
-				rs := mpctest.Run(t, p, mpctest.Memory, mpc.Config{Network: nw.net}, func(e mpc.Engine) (res, error) {
+				ms, st := measureAllWith(t, p, mpc.Config{Network: nw.net}, "max", func(e mpc.Engine) ([]*mpc.Share, error) {
 					if e.Network() != nw.net {
-						return res{}, fmt.Errorf("engine plans for %v, configured %v", e.Network(), nw.net)
+						return nil, fmt.Errorf("engine plans for %v, configured %v", e.Network(), nw.net)
 					}
 					ce, err := e.WithCompareBits(bits)
 					if err != nil {
-						return res{}, err
+						return nil, err
 					}
-					e.Meter().Reset()
-					done := e.Meter().Scope("max")
 					m, err := Max(ce, sh[e.Party()])
-					done()
-					return res{m, e.Meter().Under("max")}, err
+					return []*mpc.Share{m}, err
 				})
-				ms, st := make([]*mpc.Share, 3), make([]mpc.Stat, 3)
-				for i, r := range rs {
-					ms[i], st[i] = r.m, r.st
-				}
-				for i, v := range revealFloats(t, p, ms) {
+				for i, v := range revealFloats(t, p, ms[0]) {
 					if math.Abs(v-want[i]) > 1e-9 {
 						t.Fatalf("row %d: max %v, want %v", i, v, want[i])
 					}
