@@ -3,10 +3,10 @@ package mpc
 import (
 	"context"
 	"fmt"
-	"github.com/privinfer/mpcache/mpc/fss"
 	"time"
 
 	"github.com/privinfer/mpcache/gpu"
+	"github.com/privinfer/mpcache/mpc/fss"
 	"github.com/privinfer/mpcache/mpc/prg"
 	"github.com/privinfer/mpcache/mpc/transport"
 )

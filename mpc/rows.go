@@ -182,15 +182,11 @@ func (f factor) timesAdd(c, a, b []uint64, batch, m, k, n int) {
 func (f factor) pack(b []uint64, batch, k, n int) []uint64 {
 	out := make([]uint64, batch*k*n)
 	for h := range batch {
-		bh, oh := b[h*f.stride:], out[h*k*n:(h+1)*k*n]
-		if !f.t {
-			copy(oh, bh[:k*n])
-			continue
-		}
-		for i := range k { // bh is n×k
-			for j := range n {
-				oh[i*n+j] = bh[j*k+i]
-			}
+		bh, oh := b[h*f.stride:h*f.stride+k*n], out[h*k*n:(h+1)*k*n]
+		if f.t {
+			transposeWords(oh, bh, n, k) // bh is n×k
+		} else {
+			copy(oh, bh)
 		}
 	}
 	return out

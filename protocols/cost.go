@@ -152,8 +152,9 @@ func fromPairCost(b backend, n int) meterCost {
 	return meterCost{rounds: [3]int64{1, 1, 0}, sent: [3]int64{8 * m, 8 * m, 0}}
 }
 
-// onPair runs f on x in View(e) where that is the two-party view, moving x in (local) and f's results back (one FromPair, one round, for all of
-// them); elsewhere it runs f on the engine itself.
+// onPair runs f on x in View(e) where that is the two-party view, moving x in (local) and f's
+// results back (one FromPair, one round, for all of them); elsewhere it runs f on the engine
+// itself.
 func onPair(e mpc.Engine, x *mpc.Share, f func(pe mpc.Engine, x *mpc.Share) ([]*mpc.Share, error)) ([]*mpc.Share, error) {
 	if View(e) == e {
 		return f(e, x)
