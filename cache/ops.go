@@ -69,15 +69,12 @@ func (o *ops) appendRows(r **mpc.Rows, x *mpc.Share) {
 	if o.err != nil {
 		return
 	}
-	var err error
-	if *r == nil {
-		*r, err = mpc.NewRows(x)
-	} else {
-		err = (*r).Append(x)
-	}
+	rows, err := mpc.AppendRows(*r, x)
 	if err != nil {
 		o.err = fmt.Errorf("cache: rows at %q: %w", o.e.Meter().Path(), err)
+		return
 	}
+	*r = rows
 }
 
 // rowSlice returns rows lo..hi−1 of r as a packed share.

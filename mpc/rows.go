@@ -37,6 +37,15 @@ func NewRows(x *Share) (*Rows, error) {
 	return r, nil
 }
 
+// AppendRows appends x to r (Rows.Append) and returns r, or returns NewRows(x) when r is nil:
+// the way a cache that starts empty grows.
+func AppendRows(r *Rows, x *Share) (*Rows, error) {
+	if r == nil {
+		return NewRows(x)
+	}
+	return r, r.Append(x)
+}
+
 // Batch, Len and Width are the dimensions of the tensor.
 func (r *Rows) Batch() int { return r.batch }
 func (r *Rows) Len() int   { return r.n }

@@ -64,12 +64,7 @@ func TestRows(t *testing.T) {
 					if err != nil {
 						return o, err
 					}
-					if c == nil {
-						c, err = mpc.NewRows(f[0])
-					} else {
-						err = c.Append(f[0])
-					}
-					if err != nil {
+					if c, err = mpc.AppendRows(c, f[0]); err != nil {
 						return o, err
 					}
 					if c.Len() != at || c.Batch() != batch || c.Width() != width {

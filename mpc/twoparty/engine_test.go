@@ -309,12 +309,7 @@ func TestMatMulRows(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			if rows == nil {
-				rows, err = mpc.NewRows(f[0])
-			} else {
-				err = rows.Append(f[0])
-			}
-			if err != nil {
+			if rows, err = mpc.AppendRows(rows, f[0]); err != nil {
 				return nil, err
 			}
 		}
