@@ -149,9 +149,11 @@ func runGrid(args []string) error {
 	if len(g.Models) == 0 {
 		return errors.New("no models: give -models or -preset")
 	}
-	if *cpuProfile != "" && !*inproc {
+	switch {
+	case *cpuProfile == "":
+	case g.Mode == bench.Processes:
 		os.Setenv(bench.ProfileEnv, *cpuProfile) // the party processes inherit it
-	} else if *cpuProfile != "" {
+	default:
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
