@@ -449,3 +449,14 @@ func TestMaxNetwork(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPlanArgmax is what planning Argmax over GPT-2's vocabulary costs without the memo
+// (planTournament remembers it): the tournament plan and the choice of tracking, on the WAN.
+func BenchmarkPlanArgmax(b *testing.B) {
+	be := backend{p: mpc.TwoPC, cmp: mpc.CompareFSS}.withBits(53)
+	for b.Loop() {
+		plan := solveTournament(be, 1, 50257, mpc.WANNetwork)
+		argmaxCost(be, 1, 50257, plan, trackIndex).seconds(mpc.WANNetwork)
+		argmaxCost(be, 1, 50257, plan, trackOneHot).seconds(mpc.WANNetwork)
+	}
+}
