@@ -47,17 +47,7 @@ func TestLTZFSSBatches(t *testing.T) {
 				if op == "lessthan" {
 					ts = thr
 				}
-				for i, v := range x.Data {
-					for k, tk := range ts {
-						want := uint64(0)
-						if int64(v) < int64(tk) {
-							want = 1
-						}
-						if got := y.Data[i*len(ts)+k]; got != want {
-							t.Fatalf("[%d < %d] = %d, want %d", int64(v), int64(tk), got, want)
-						}
-					}
-				}
+				checkThresholds(t, x, ts, y, "")
 				st := []mpc.Stat{res[0].st, res[1].st, res[2].st}
 				key := int64(8 * fss.KeyWords(fss.MaxBits) * n)
 				if st[0].OfflineRecv != key || st[1].OfflineRecv != key+16*batches || st[2].OfflineSent != 2*key+16*batches {
@@ -194,17 +184,7 @@ func TestCompareBits(t *testing.T) {
 						q = mpc.TwoPC
 					}
 					y := mpctest.Reveal(t, q, shares)
-					for i, v := range x.Data {
-						for k, tk := range thr {
-							want := uint64(0)
-							if int64(v) < int64(tk) {
-								want = 1
-							}
-							if got := y.Data[i*len(thr)+k]; got != want {
-								t.Fatalf("[%d < %d] over %d bits = %d, want %d", int64(v), int64(tk), bits, got, want)
-							}
-						}
-					}
+					checkThresholds(t, x, thr, y, fmt.Sprintf(" over %d bits", bits))
 					for i := range 3 {
 						nw, fl := res[i].narrow, res[i].full
 						if nw.Rounds != fl.Rounds || nw.OnlineSent != fl.OnlineSent {
@@ -233,4 +213,21 @@ func TestCompareBits(t *testing.T) {
 			return struct{}{}, nil
 		})
 	})
+}
+
+// checkThresholds checks the opened comparison bits y of LessThan(x, thr): element i's bit k is
+// [x_i < thr_k] as signed integers. how describes the comparison in the failure message.
+func checkThresholds(t *testing.T, x *mpc.Tensor, thr []uint64, y *mpc.Tensor, how string) {
+	t.Helper()
+	for i, v := range x.Data {
+		for k, tk := range thr {
+			want := uint64(0)
+			if int64(v) < int64(tk) {
+				want = 1
+			}
+			if got := y.Data[i*len(thr)+k]; got != want {
+				t.Fatalf("[%d < %d]%s = %d, want %d", int64(v), int64(tk), how, got, want)
+			}
+		}
+	}
 }
