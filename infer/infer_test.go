@@ -446,8 +446,10 @@ func TestStoriesDealerFree(t *testing.T) {
 }
 
 // TestNextRange checks the range greedy decoding's argmax is narrowed to: logits spread over
-// the whole of ±2^19 (its ends, and a runner-up one unit in the last place below the winner),
-// in both protocols.
+// the whole of ±2^19 (its ends, and a runner-up one unit in the last place below a winner of
+// the lowest or the highest id),
+// in both protocols, as shares of the engine (Next) and as the untruncated classifier
+// product in the two-party view, where the comparisons drop low bits.
 func TestNextRange(t *testing.T) {
 	m, err := model.RandomModel("gpt2-test", 7)
 	if err != nil {
@@ -459,6 +461,7 @@ func TestNextRange(t *testing.T) {
 	cases := map[string]func(i int) float64{
 		"ends":  func(i int) float64 { return -top + 2*top*float64((i*37)%V)/float64(V-1) },
 		"close": func(i int) float64 { return top - float64((i*11)%V)*ulp },
+		"late":  func(i int) float64 { return top - float64(((V-1-i)*11)%V)*ulp },
 		"neg":   func(i int) float64 { return -top + float64((i*13)%V) },
 	}
 	for name, f := range cases {
@@ -471,31 +474,50 @@ func TestNextRange(t *testing.T) {
 			}
 		}
 		for _, p := range backends {
-			t.Run(name+"/"+string(p), func(t *testing.T) {
-				shares, _ := shareInputs(t, p, m, []int{1})
-				x := mpc.NewTensor(1, V)
-				for i, v := range vals {
-					x.Data[i] = mpc.Encode(v, testFrac)
-				}
-				ls, err := mpc.Split(p, x)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res, err := inproc.Run(p, inproc.Memory, mpc.Config{Frac: testFrac}, func(e mpc.Engine) (*mpc.Share, error) {
-					s, err := NewSession(e, shares[e.Party()], Options{})
-					if err != nil {
-						return nil, err
-					}
-					_, id, err := s.Next(ls[e.Party()])
-					return id, err
+			for _, inView := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/view=%v", name, p, inView), func(t *testing.T) {
+					testNextRange(t, p, m, vals, want, inView)
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := int(int64(mpctest.Reveal(t, p, res).Data[0])); got != want {
-					t.Fatalf("argmax %d (logit %v), want %d (logit %v)", got, vals[got], want, vals[want])
-				}
-			})
+			}
 		}
+	}
+}
+
+// testNextRange is one case of TestNextRange.
+func testNextRange(t *testing.T, p mpc.Protocol, m *model.Model, vals []float64, want int, inView bool) {
+	shares, _ := shareInputs(t, p, m, []int{1})
+	x := mpc.NewTensor(1, len(vals))
+	frac := uint(testFrac)
+	if inView {
+		frac *= 2
+	}
+	for i, v := range vals {
+		x.Data[i] = mpc.Encode(v, frac)
+	}
+	ls, err := mpc.Split(p, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := inproc.Run(p, inproc.Memory, mpc.Config{Frac: testFrac}, func(e mpc.Engine) (*mpc.Share, error) {
+		s, err := NewSession(e, shares[e.Party()], Options{})
+		if err != nil {
+			return nil, err
+		}
+		if !inView {
+			_, id, err := s.Next(ls[e.Party()])
+			return id, err
+		}
+		lv, err := e.ToPair(ls[e.Party()])
+		if err != nil {
+			return nil, err
+		}
+		_, id, err := s.next(lv, true)
+		return id, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := int(int64(mpctest.Reveal(t, p, res).Data[0])); got != want {
+		t.Fatalf("argmax %d (logit %v), want %d (logit %v)", got, vals[got], want, vals[want])
 	}
 }

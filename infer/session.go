@@ -190,15 +190,23 @@ func (s *Session) Next(logits *mpc.Share) (onehot, id *mpc.Share, err error) {
 //
 // Greedy decoding takes logits in Softmax's range, |logit| < 2^19, as sampling does (Sample's
 // softmax requires it): the argmax then compares differences below 2^20, over Frac + 21 bits
-// (2·Frac + 21 in the view; mpc.Engine.WithCompareBits), 37 and 53 at Frac = 16.
+// (mpc.Engine.WithCompareBits), 37 at Frac = 16. In the view, where the logits carry 2·Frac
+// fractional bits, the comparisons drop the Frac − 1 lowest (mpc.Engine.WithComparePrecision):
+// logits that differ by at least half a unit in the last place at Frac bits (2^−17) rank
+// exactly, closer ones are ranked as dithered by the masks (they are ties at Frac bits,
+// where a truncated logit would have rounded them), and the keys are over Frac + 23 bits
+// (39 at Frac = 16: one more than the range needs, for the borrow of the dropped bits) instead
+// of 2·Frac + 21 (53).
 func (s *Session) next(logits *mpc.Share, inView bool) (onehot, id *mpc.Share, err error) {
 	defer s.e.Meter().Scope(s.phase)()
 	defer s.e.Meter().Scope("lm_head/argmax")()
-	argmax, scale := protocols.Argmax, s.e.Frac()
-	if inView {
-		argmax, scale = protocols.ArgmaxInView, 2*scale
+	argmax, bits, drop := protocols.Argmax, s.e.Frac()+logitBits, uint(0)
+	if f := s.e.Frac(); inView && f > 1 {
+		argmax, bits, drop = protocols.ArgmaxInView, f+logitBits+2, f-1
+	} else if inView {
+		argmax, bits = protocols.ArgmaxInView, 2*f+logitBits
 	}
-	ce, err := s.e.WithCompareBits(min(scale+logitBits, 64))
+	ce, err := s.e.WithComparePrecision(min(bits, 64-drop), drop)
 	if err != nil {
 		return nil, nil, fmt.Errorf("infer: argmax: %w", err)
 	}

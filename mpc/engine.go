@@ -249,7 +249,25 @@ type Engine interface {
 	// 1528); online costs are unchanged. The circuit compares all 64 bits whatever the width.
 	// The engine returned shares everything else with e (links, streams, meter, its two-party
 	// view's width), so both may be used in turn; every party must narrow at the same points.
+	// It compares exactly: WithComparePrecision(bits, 0).
 	WithCompareBits(bits uint) (Engine, error)
+	// CompareDrop is the number of low bits of x − t_k the engine's comparisons ignore: 0
+	// unless set by WithComparePrecision.
+	CompareDrop() uint
+	// WithComparePrecision returns the engine with LTZ and LessThan comparing at a resolution
+	// of 2^drop ring units, over bits bits above it (bits ≥ fss.MinBits, bits + drop ≤
+	// fss.MaxBits): where |x − t_k| < 2^(bits−1+drop) − 2^drop, [x < t_k] is exact unless
+	// t_k − x lies strictly between 0 and 2^drop, and there it is 1 with probability
+	// (t_k − x)/2^drop over the secret mask (a comparison with a threshold dithered by the
+	// mask's low bits, which no party knows). It is for callers whose thresholds or ties need
+	// no finer resolution (the cuts of a piecewise function on a coarse grid, greedy
+	// decoding's argmax on an untruncated product). By FSS the keys cover only the bits above
+	// the dropped ones: of the opened c = x + r − t_k and the mask r each loses its low drop
+	// bits, and ⌊c/2^drop⌋ − ⌊r/2^drop⌋ is ⌊(x − t_k)/2^drop⌋ plus the borrow of the low bits
+	// (1 exactly when c's low bits are below r's), so the comparison costs what
+	// WithCompareBits(bits) costs and needs no truncation round. The circuit compares exactly
+	// whatever the precision.
+	WithComparePrecision(bits, drop uint) (Engine, error)
 	// Select returns c·a + (1-c)·b for shared bits c (ring 0/1). 1 round (one Mul).
 	Select(c, a, b *Share) (*Share, error)
 	// OneHot maps each shared small integer idx (a plain ring integer in [0, n), not fixed
@@ -323,8 +341,9 @@ type engine struct {
 	// pair is the two-party view (see pair.go): in 3pc a 2pc engine with P2 as its dealer; in
 	// 2pc the engine itself.
 	pair *engine
-	// bits is the width of FSS comparisons (0: fss.MaxBits); see WithCompareBits.
-	bits uint
+	// bits is the width of FSS comparisons (0: fss.MaxBits) and drop the number of low bits
+	// they ignore; see WithComparePrecision.
+	bits, drop uint
 }
 
 func (e *engine) CompareBits() uint {
@@ -334,26 +353,33 @@ func (e *engine) CompareBits() uint {
 	return e.bits
 }
 
-func (e *engine) WithCompareBits(bits uint) (Engine, error) {
+func (e *engine) CompareDrop() uint { return e.drop }
+
+func (e *engine) WithCompareBits(bits uint) (Engine, error) { return e.WithComparePrecision(bits, 0) }
+
+func (e *engine) WithComparePrecision(bits, drop uint) (Engine, error) {
 	if bits < fss.MinBits || bits > fss.MaxBits {
 		return nil, fmt.Errorf("mpc: comparison width %d outside [%d, %d]", bits, fss.MinBits, fss.MaxBits)
 	}
-	return e.withBits(bits), nil
+	if bits+drop > fss.MaxBits {
+		return nil, fmt.Errorf("mpc: comparison width %d with %d low bits dropped exceeds %d bits", bits, drop, fss.MaxBits)
+	}
+	return e.withPrecision(bits, drop), nil
 }
 
-// withBits returns e with comparisons over bits: a copy that shares everything else (links,
-// PRG streams, material, meter), so that it stays in step with e, and whose two-party view
-// compares over bits too.
-func (e *engine) withBits(bits uint) *engine {
-	if e.CompareBits() == bits {
+// withPrecision returns e with comparisons over bits above drop low bits: a copy that shares
+// everything else (links, PRG streams, material, meter), so that it stays in step with e, and
+// whose two-party view compares the same way.
+func (e *engine) withPrecision(bits, drop uint) *engine {
+	if e.CompareBits() == bits && e.drop == drop {
 		return e
 	}
 	ne := *e
-	ne.bits = bits
+	ne.bits, ne.drop = bits, drop
 	if e.pair == e {
 		ne.pair = &ne
 	} else {
-		ne.pair = e.pair.withBits(bits)
+		ne.pair = e.pair.withPrecision(bits, drop)
 	}
 	return &ne
 }

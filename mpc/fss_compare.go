@@ -143,11 +143,23 @@ func (e *engine) lessFSS(dm DCFMaterial, x *Share, t []uint64, w *Tensor, shape 
 	return out, nil
 }
 
-// dealSign produces the sign-gate keys over bits for the masks r, signChunk at a time.
+// dealSign produces the sign-gate keys over bits for the masks r, signChunk at a time: keys
+// on ⌊r/2^drop⌋ where the engine drops low bits (WithComparePrecision).
 func (e *engine) dealSign(dm DCFMaterial, r []uint64, bits uint) error {
+	var hi []uint64
+	if e.drop > 0 {
+		hi = make([]uint64, min(len(r), signChunk))
+	}
 	for lo := 0; lo < len(r); lo += signChunk {
-		hi := min(lo+signChunk, len(r))
-		if _, _, _, err := dm.DCFKeys(hi-lo, bits, r[lo:hi]); err != nil {
+		chunk := r[lo:min(lo+signChunk, len(r))]
+		if e.drop > 0 {
+			h := hi[:len(chunk)]
+			for i, ri := range chunk {
+				h[i] = ri >> e.drop
+			}
+			chunk = h
+		}
+		if _, _, _, err := dm.DCFKeys(len(chunk), bits, chunk); err != nil {
 			return err
 		}
 	}
@@ -157,7 +169,8 @@ func (e *engine) dealSign(dm DCFMaterial, r []uint64, bits uint) error {
 // evalSign returns this party's shares of the bits-bit sign of c_i − t_k − r_i for the opened c
 // (one per mask) and every threshold t_k, element i's len(t) results contiguous, receiving and
 // evaluating the keys signChunk at a time; with a public map w (len(t)×cols), element i's row of
-// bits times w instead.
+// bits times w instead. Where the engine drops low bits, the points are ⌊(c_i − t_k)/2^drop⌋,
+// for keys on ⌊r_i/2^drop⌋ (dealSign).
 func (e *engine) evalSign(dm DCFMaterial, c, t []uint64, w *Tensor, bits uint) ([]uint64, error) {
 	p := len(t)
 	pts := make([]uint64, min(len(c), signChunk)*p)
@@ -175,7 +188,7 @@ func (e *engine) evalSign(dm DCFMaterial, c, t []uint64, w *Tensor, bits uint) (
 		at := pts[:(hi-lo)*p]
 		for i, ci := range c[lo:hi] {
 			for k, tk := range t {
-				at[i*p+k] = ci - tk
+				at[i*p+k] = (ci - tk) >> e.drop
 			}
 		}
 		if w == nil {

@@ -85,6 +85,9 @@ func restCost(r0, r1, r2, s0, s1, s2, o0, o1, o2 int64) meterCost {
 	return meterCost{[3]int64{r0, r1, r2}, [3]int64{s0, s1, s2}, [3]int64{o0, o1, o2}}
 }
 
+// activationWidth is the width of GeLU's and SiLU's comparisons at 16 fractional bits.
+var activationWidth, _ = activationPrecision(16)
+
 var approxCases = []approxCase{
 	{"exp", []int{1024}, Exp, []lessCall{segments(1024, 3, 9)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(6, 6, 0, 216*1024, 216*1024, 0, 0, 216*1024, 0),
@@ -94,15 +97,15 @@ var approxCases = []approxCase{
 	// round and 8 bytes, then two products that open 8 bytes and truncate; 3pc the same on
 	// its two-party view), cubic pieces (4 products) with the circuit, whose cost is in the
 	// circuit field.
-	{"gelu", []int{1024}, GeLU, []lessCall{fixedSegments(1024, 14, 3).over(activationBits(16))}, map[mpc.Protocol]meterCost{
+	{"gelu", []int{1024}, GeLU, []lessCall{fixedSegments(1024, 14, 3).over(activationWidth)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC: restCost(5, 5, 0, 40*1024, 40*1024, 0, 0, 48*1024, 0),
-	}, &circuitForm{[]lessCall{segments(1024, 8, 5).over(activationBits(16))}, map[mpc.Protocol]meterCost{
+	}, &circuitForm{[]lessCall{segments(1024, 8, 5).over(activationWidth)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(4, 4, 0, 96*1024, 96*1024, 0, 0, 96*1024, 0),
 		mpc.ThreePC: restCost(4, 4, 2, 64*1024, 64*1024, 64*1024, 0, 64*1024, 0),
 	}}, true},
-	{"silu", []int{1024}, SiLU, []lessCall{fixedSegments(1024, 18, 3).over(activationBits(16))}, map[mpc.Protocol]meterCost{
+	{"silu", []int{1024}, SiLU, []lessCall{fixedSegments(1024, 18, 3).over(activationWidth)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC: restCost(5, 5, 0, 40*1024, 40*1024, 0, 0, 48*1024, 0),
-	}, &circuitForm{[]lessCall{segments(1024, 10, 5).over(activationBits(16))}, map[mpc.Protocol]meterCost{
+	}, &circuitForm{[]lessCall{segments(1024, 10, 5).over(activationWidth)}, map[mpc.Protocol]meterCost{
 		mpc.TwoPC:   restCost(4, 4, 0, 96*1024, 96*1024, 0, 0, 96*1024, 0),
 		mpc.ThreePC: restCost(4, 4, 2, 64*1024, 64*1024, 64*1024, 0, 64*1024, 0),
 	}}, true},

@@ -12,9 +12,10 @@ import (
 // fractional bits.
 //
 // Method: a piecewise polynomial fitted by internal/fit (see tables.go): one LessThan locates x
-// among the cuts, from −3.78125 to 3.78125; below the first the result is exactly 0 and from the
-// last on it is exactly x; on the segments between, a polynomial in x − centre whose centre and
-// coefficients are local combinations of the comparison bits. With FSS comparisons (the
+// among the cuts, from −3.78125 to 3.796875 (3.78125 for the cubic pieces); below the first
+// the result is exactly 0 and from the last on it is exactly x; on the segments between, a
+// polynomial in x − centre whose centre and coefficients are local combinations of the
+// comparison bits. With FSS comparisons (the
 // default), where any number of cuts costs one opened word per element, the pieces are
 // quadratics on 14 cuts, evaluated by Horner's rule in two products; with the boolean circuit,
 // where each cut is a comparison of its own, cubics on 8 cuts by Estrin's scheme in two levels
@@ -22,22 +23,25 @@ import (
 // across a layer's hidden units and add up coherently in the next projection: with SiLU at
 // 2e-3, stories260K's logits drifted by 0.11 over 32 tokens; at 2e-4, by 0.013.
 //
-// Accuracy (f = 16): either fit is within 2e-4 of float64; with fixed-point rounding the
-// absolute error stays below 3e-4 on [−16, 16] (TestActivations), and the asymptotes are exact
-// for any |x| < 2^(62−2f) (2^30).
+// Accuracy (f = 16): either fit is within 2e-4 of float64 (the quadratic pieces from 1/64 below
+// their cuts, where FSS comparisons are dithered); with fixed-point rounding the absolute error
+// stays below 3e-4 on [−16, 16] (TestActivations), and the asymptotes are exact for any
+// |x| < 2^(62−2f) (2^30), with 0 from 1/64 below the lowest cut.
 //
 // Cost per element (TestApproxCosts). By FSS: x fixed (2pc: 1 round, 8 bytes), one LessThan of
 // the fixed x against 14 thresholds mapped to the 3 coefficients (no round: the fix's opened
 // difference is the masked value; one DCF key), then two truncated products that open only the
 // coefficient operand; 3pc runs the same on its two-party view (mpc.Engine.Pair) and moves the
 // result back (1 round, 8 bytes at P0 and P1; P2 sends nothing). The comparisons cover the
-// exact range above and no more (activationBits: 65 − f = 49 bits at f = 16), so the key is
-// 1168 bytes instead of the full width's 1528. By the circuit: 8 comparisons, then 4 products
-// in two MulTrunc levels. In total:
+// exact range above and no more, at the resolution of the cuts' grid (activationPrecision: 39
+// bits above 10 dropped at f = 16; each cut is dithered over the grid step of 1/64 below it,
+// where the quadratic pieces are fitted to hold), so the key is 928 bytes instead of the full
+// width's 1528. By the circuit: 8 comparisons, then 4 products in two MulTrunc levels. In
+// total:
 //
 //	            rounds  online B               offline B
-//	2pc FSS     5       40                     1216
-//	3pc FSS     6       48 (P0, P1), 0 (P2)    1216
+//	2pc FSS     5       40                     976
+//	3pc FSS     6       48 (P0, P1), 0 (P2)    976
 //	2pc circuit 12      1569                   928
 //	3pc circuit 12      1408 (P0), 896 (P1)    64
 func GeLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
@@ -45,24 +49,41 @@ func GeLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 }
 
 // SiLU returns x·σ(x) = x/(1 + e^(−x)) element-wise, as fixed point with e.Frac() fractional
-// bits, as GeLU does with its own tables: cuts from −10.921875 to 10.921875 (18 for the
+// bits, as GeLU does with its own tables: cuts from −10.921875 to 10.9375 (18 for the
 // quadratic pieces of FSS comparisons, 10 for the cubic pieces of the circuit), exact 0 below
 // and x above.
 //
 // Accuracy (f = 16): either fit is within 2e-4 of float64; with rounding the absolute error
-// stays below 3e-4 on [−16, 16] (TestActivations); exact asymptotes for |x| < 2^(62−2f).
+// stays below 3e-4 on [−16, 16] for the quadratic pieces and 3.5e-4 for the cubic ones
+// (TestActivations); exact asymptotes for |x| < 2^(62−2f).
 //
 // Cost per element: by FSS exactly GeLU's (one opened word and one key whatever the number of
-// cuts): 5 rounds (2pc) and 6 (3pc), 40 and 48 bytes online, offline 1216; by the circuit 12
+// cuts): 5 rounds (2pc) and 6 (3pc), 40 and 48 bytes online, offline 976; by the circuit 12
 // rounds, 1937.25 bytes online (2pc; 3pc: 1744 at P0, 1104 at P1), offline 1136 and 64.
 func SiLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	return fittedActivation(e, "silu", x, &siluQuadratic, &siluCubic)
 }
 
-// activationBits is the width of GeLU's and SiLU's comparisons at f fractional bits (see
-// mpc.Engine.WithCompareBits): inputs within their exact range, |x| < 2^(62−2f), differ from
-// the cuts (|t| < 11) by less than 2^(64−f) ring units.
-func activationBits(f uint) uint { return min(65-f, fss.MaxBits) }
+// activationGrid is the binary order of the grid the activation tables' cuts lie on (1/64,
+// internal/fit): the comparisons with them need no finer resolution.
+const activationGrid = 6
+
+// activationPrecision is the precision of GeLU's and SiLU's comparisons at f fractional bits
+// (see mpc.Engine.WithComparePrecision): inputs within their exact range, |x| < 2^(62−2f),
+// differ from the cuts (|t| < 11) by less than 2^(64−f) − 2^drop ring units, and the drop =
+// f − 6 low bits below the cuts' grid are ignored, which dithers each cut t over [t − 1/64, t):
+// the FSS (quadratic) tables are fitted to hold from one grid step below every cut. The width
+// above them is 65 − f − drop bits, 39 at f = 16 (the keys 928 bytes, against 1168 for the
+// 49 an exact comparison needs).
+func activationPrecision(f uint) (bits, drop uint) {
+	drop = f - min(f, activationGrid)
+	return min(65-f, fss.MaxBits) - drop, drop
+}
+
+// withActivationPrecision returns e comparing at activationPrecision.
+func withActivationPrecision(e mpc.Engine) (mpc.Engine, error) {
+	return e.WithComparePrecision(activationPrecision(e.Frac()))
+}
 
 // GeLUInView is GeLU of x given as a share of View(e) (for instance a product delivered
 // there by mpc.Engine.MatMulPair and truncated there); the result is a share of e, as GeLU's.
@@ -74,7 +95,7 @@ func GeLUInView(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	if x.Len() == 0 {
 		return nil, fmt.Errorf("protocols: gelu: empty input of shape %v", x.Shape)
 	}
-	ce, err := e.WithCompareBits(activationBits(e.Frac()))
+	ce, err := withActivationPrecision(e)
 	if err != nil {
 		return nil, err
 	}
@@ -95,8 +116,9 @@ func fittedActivation(e mpc.Engine, op string, x *mpc.Share, quadratic, cubic *p
 	if x.Len() == 0 {
 		return nil, fmt.Errorf("protocols: %s: empty input of shape %v", op, x.Shape)
 	}
-	// Comparisons over activationBits, all the range needs (the circuit ignores the width).
-	e, err := e.WithCompareBits(activationBits(e.Frac()))
+	// Comparisons at activationPrecision, all the range and the cuts need (the circuit
+	// compares exactly whatever the precision, on tables fitted without the dithering).
+	e, err := withActivationPrecision(e)
 	if err != nil {
 		return nil, err
 	}

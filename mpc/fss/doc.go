@@ -47,7 +47,10 @@
 // c_63 and a tree over the bits − 1 bits below it. Key, generation and evaluation shrink in
 // proportion to the depth, 3·bits − 1 words (904 bytes at 38 bits, 1144 at 48), and the mask's
 // higher bits play no part, so the opened x + r still hides x. The protocols narrow their
-// comparisons where the documented input range allows (mpc.Engine.WithCompareBits).
+// comparisons where the documented input range allows (mpc.Engine.WithCompareBits). Keys over
+// ⌊r/2^d⌋ evaluated at ⌊c/2^d⌋ compare x at a resolution of 2^d with the same keys
+// (mpc.Engine.WithComparePrecision): the low bits' borrow dithers each threshold over the 2^d
+// units below it.
 //
 // # Several points per key
 //
