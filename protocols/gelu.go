@@ -64,21 +64,13 @@ func SiLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	return fittedActivation(e, "silu", x, &siluQuadratic, &siluCubic)
 }
 
-// activationGrid is the binary order of the grid the activation tables' cuts lie on (1/64,
-// internal/fit): the comparisons with them need no finer resolution.
-const activationGrid = 6
-
 // activationPrecision is the precision of GeLU's and SiLU's comparisons at f fractional bits
 // (see mpc.Engine.WithComparePrecision): inputs within their exact range, |x| < 2^(62−2f),
-// differ from the cuts (|t| < 11) by less than 2^(64−f) − 2^drop ring units, and the drop =
-// f − 6 low bits below the cuts' grid are ignored, which dithers each cut t over [t − 1/64, t):
-// the FSS (quadratic) tables are fitted to hold from one grid step below every cut. The width
-// above them is 65 − f − drop bits, 39 at f = 16 (the keys 928 bytes, against 1168 for the
-// 49 an exact comparison needs).
-func activationPrecision(f uint) (bits, drop uint) {
-	drop = f - min(f, activationGrid)
-	return min(65-f, fss.MaxBits) - drop, drop
-}
+// differ from the cuts (|t| < 11) by less than 2^(64−f) − 2^drop ring units, and the cuts need
+// no finer resolution than their grid (cutPrecision). The width above the dropped bits is
+// 65 − f − drop, 39 at f = 16 (the keys 928 bytes, against 1168 for the 49 an exact comparison
+// needs).
+func activationPrecision(f uint) (bits, drop uint) { return cutPrecision(f, min(65-f, fss.MaxBits)) }
 
 // withActivationPrecision returns e comparing at activationPrecision.
 func withActivationPrecision(e mpc.Engine) (mpc.Engine, error) {

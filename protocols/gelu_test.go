@@ -25,7 +25,7 @@ func TestActivations(t *testing.T) {
 	xs = append(xs, fxUniform(r, 1200, -16, 16)...)
 	far := []float64{-16.5, -100, -3000, -(1 << 20), 16.5, 100, 3000, 1 << 20, -8.34375, 8.34375, -3.375, 3.375}
 	ulp := math.Ldexp(1, -testFrac)
-	step := math.Ldexp(1, -activationGrid)
+	step := math.Ldexp(1, -cutGrid)
 	for _, tbl := range []*polyTable{&geluQuadratic, &geluCubic, &siluQuadratic, &siluCubic} {
 		for _, cut := range tbl.cuts {
 			for x := cut - step; x <= cut; x += 4 * ulp {

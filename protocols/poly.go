@@ -361,6 +361,20 @@ func quadraticOnFixed(e mpc.Engine, x *mpc.Share, t *polyTable) (*mpc.Share, err
 	return e.Add(p, d[0])
 }
 
+// cutGrid is the binary order of the grid every fitted table's cuts lie on (1/64,
+// internal/fit's grid): comparisons with the cuts need no finer resolution.
+const cutGrid = 6
+
+// cutPrecision is the precision of comparisons of values with f fractional bits against a
+// fitted table's cuts, for a range that needs bits bits (see mpc.Engine.WithComparePrecision):
+// the drop = f − 6 bits below the cuts' grid are ignored (none for f ≤ 6), which dithers each
+// cut t over [t − 1/64, t), and the tables the FSS comparisons use are fitted to hold from one
+// grid step below every cut; bits − drop remain.
+func cutPrecision(f, bits uint) (uint, uint) {
+	drop := f - min(f, cutGrid)
+	return bits - drop, drop
+}
+
 // threshold encodes the cut t for comparisons with values of frac fractional bits: the
 // smallest ring value T with T ≥ t·2^frac, so that x ≥ t exactly when x ≥ T for every
 // representable x (rounding to nearest would misplace values within half a unit of a cut).

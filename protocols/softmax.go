@@ -55,13 +55,14 @@ func softmaxBits(f uint) uint { return min(f+22, fss.MaxBits) }
 // products (exp 6, reciprocal 2, product 2; P2: 5 in 3pc), one more with a secret mask: 240
 // bytes online and 240 offline per entry plus 24 per row in 2pc, 160 and 160 per entry plus
 // 16 per row in 3pc (TestApproxCosts). The maximum's and exp's comparisons cover the range
-// above and no more (softmaxBits: f + 22 = 38 bits at f = 16), so their keys are 904 bytes
-// instead of the full width's 1528 (the reciprocal's stay at 64 bits). For 12 heads × 1024,
-// with Max included, per entry:
+// above and no more (softmaxBits: f + 22 = 38 bits at f = 16), and exp's drop the bits below
+// its cuts' grid (cutPrecision: 28 bits above 10), so their keys are 904 and 664 bytes instead
+// of the full width's 1528 (the reciprocal's stay at 64 bits). For 12 heads × 1024, with Max
+// planned for the default network (the WAN) included, per entry (BenchmarkApprox):
 //
 //	            rounds  online B                 offline B
-//	2pc FSS     26      273.7                    2186.7
-//	3pc FSS     29      217.7                    2106.7
+//	2pc FSS     24      276.4                    2194
+//	3pc FSS     27      220.4                    2114
 //	2pc circuit 56      1371.9                   928.5
 //	3pc circuit 48      2327.7 (P0), 1551 (P1)   367.0
 //
@@ -129,7 +130,7 @@ func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error)
 		return nil, err
 	}
 	done = e.Meter().Scope("exp")
-	ex, err := expScaled(ce, d, uint(sf))
+	ex, err := expScaled(e, d, uint(sf), softmaxBits(f))
 	done()
 	if err != nil {
 		return nil, fmt.Errorf("protocols: softmax: %w", err)
