@@ -191,12 +191,14 @@ func (s *Session) Next(logits *mpc.Share) (onehot, id *mpc.Share, err error) {
 // Greedy decoding takes logits in Softmax's range, |logit| < 2^19, as sampling does (Sample's
 // softmax requires it): the argmax then compares differences below 2^20, over Frac + 21 bits
 // (mpc.Engine.WithCompareBits), 37 at Frac = 16. In the view, where the logits carry 2·Frac
-// fractional bits, the comparisons drop the Frac − 1 lowest (mpc.Engine.WithComparePrecision):
-// logits that differ by at least half a unit in the last place at Frac bits (2^−17) rank
-// exactly, closer ones are ranked as dithered by the masks (they are ties at Frac bits,
-// where a truncated logit would have rounded them), and the keys are over Frac + 23 bits
-// (39 at Frac = 16: one more than the range needs, for the borrow of the dropped bits) instead
-// of 2·Frac + 21 (53).
+// fractional bits, the pairwise comparisons of the argmax's tournament drop the Frac − 1
+// lowest (mpc.Engine.WithComparePrecision; groups of more than two compare exactly): a pair
+// whose logits differ by at least half a unit in the last place at Frac bits (2^−17) ranks
+// exactly, a closer one as dithered by the masks (ties at Frac bits, which a truncated logit
+// would have rounded), so the token chosen has a logit within 2^−17 per pairwise level (at
+// most log2 of the vocabulary) of the largest, far inside the logits' own fixed-point error.
+// Those keys are over Frac + 23 bits (39 at Frac = 16: one more than the range needs, for the
+// borrow of the dropped bits) instead of 2·Frac + 21 (53).
 func (s *Session) next(logits *mpc.Share, inView bool) (onehot, id *mpc.Share, err error) {
 	defer s.e.Meter().Scope(s.phase)()
 	defer s.e.Meter().Scope("lm_head/argmax")()

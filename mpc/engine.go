@@ -266,7 +266,10 @@ type Engine interface {
 	// bits, and ⌊c/2^drop⌋ − ⌊r/2^drop⌋ is ⌊(x − t_k)/2^drop⌋ plus the borrow of the low bits
 	// (1 exactly when c's low bits are below r's), so the comparison costs what
 	// WithCompareBits(bits) costs and needs no truncation round. The circuit compares exactly
-	// whatever the precision.
+	// whatever the precision. A dithered comparison is antisymmetric but not transitive: one
+	// element's bits against thresholds at least 2^drop apart stay monotone, but three values
+	// within 2^drop of each other may compare in a cycle, so a group's winner or a ranking needs
+	// exact comparisons (protocols' tournaments and top-k restore them where they need them).
 	WithComparePrecision(bits, drop uint) (Engine, error)
 	// Select returns c·a + (1-c)·b for shared bits c (ring 0/1). 1 round (one Mul).
 	Select(c, a, b *Share) (*Share, error)

@@ -6,17 +6,42 @@ import (
 )
 
 // backend is what the costs of a protocol depend on besides the shapes: the engine's protocol,
-// the method its LTZ compares by and the width of its comparisons (mpc.Engine.CompareBits;
-// 0 stands for the full fss.MaxBits).
+// the method its LTZ compares by and the precision of its comparisons (mpc.Engine.CompareBits,
+// 0 standing for the full fss.MaxBits, and CompareDrop).
 type backend struct {
-	p    mpc.Protocol
-	cmp  mpc.Comparison
-	bits uint
+	p          mpc.Protocol
+	cmp        mpc.Comparison
+	bits, drop uint
 }
 
 // backendOf is e's backend.
 func backendOf(e mpc.Engine) backend {
-	return backend{p: e.Protocol(), cmp: e.Comparison()}.withBits(e.CompareBits())
+	b := backend{p: e.Protocol(), cmp: e.Comparison(), drop: e.CompareDrop()}
+	return b.withBits(e.CompareBits())
+}
+
+// exact is b comparing exactly over the range of its comparisons: the dropped bits back.
+func (b backend) exact() backend {
+	if b.drop == 0 {
+		return b
+	}
+	bits := b.bits
+	if bits == 0 {
+		bits = fss.MaxBits
+	}
+	b, b.drop = b.withBits(min(bits+b.drop, fss.MaxBits)), 0
+	return b
+}
+
+// exactComparisons is e comparing exactly over the range of its comparisons (the dropped
+// bits back, see mpc.Engine.WithComparePrecision): where a winner must beat every other member
+// of a group of more than two, or ranks must be a permutation, comparisons must be transitive,
+// and dithered ones are not.
+func exactComparisons(e mpc.Engine) (mpc.Engine, error) {
+	if e.CompareDrop() == 0 {
+		return e, nil
+	}
+	return e.WithComparePrecision(min(e.CompareBits()+e.CompareDrop(), fss.MaxBits), 0)
 }
 
 // withBits is b comparing over bits (fss.MaxBits is stored as 0, so that backends compare
@@ -137,7 +162,7 @@ func oneHotCost(p mpc.Protocol, cnt, cols int) meterCost {
 // view keeps the bits additive and reuses fixed operands; the backend itself otherwise.
 func (b backend) view() backend {
 	if b.p == mpc.ThreePC && b.cmp == mpc.CompareFSS {
-		return backend{mpc.TwoPC, mpc.CompareFSS, b.bits}
+		return backend{p: mpc.TwoPC, cmp: mpc.CompareFSS, bits: b.bits, drop: b.drop}
 	}
 	return b
 }

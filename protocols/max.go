@@ -170,7 +170,11 @@ func levelCost(b backend, rows, m, k int, needVal, needPos bool, subElems int) m
 		kmax = base
 	}
 	var c meterCost
-	c.add(ltzCost(b, rows*pairs))
+	if kmax > 2 {
+		c.add(ltzCost(b.exact(), rows*pairs)) // see tournament
+	} else {
+		c.add(ltzCost(b, rows*pairs))
+	}
 	switch modeFor(b.p, kmax) {
 	case winProduct:
 		c.add(mulCost(b.p, rows*grouped))
@@ -495,7 +499,19 @@ func tournament(e mpc.Engine, op string, x *mpc.Share, plan Tournament, wantValu
 			}
 		}
 		pp := planPairs(multi)
-		c, err := pp.compare(e, op, cur)
+		// A pair's winner is the one its comparison names, however dithered (see
+		// mpc.Engine.WithComparePrecision); the winner of a larger group beats every other
+		// member, which needs transitive, exact comparisons.
+		ce := e
+		for _, g := range multi {
+			if len(g) > 2 {
+				if ce, err = exactComparisons(e); err != nil {
+					return nil, nil, nil, err
+				}
+				break
+			}
+		}
+		c, err := pp.compare(ce, op, cur)
 		if err != nil {
 			return nil, nil, nil, err
 		}

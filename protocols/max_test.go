@@ -1,6 +1,7 @@
 package protocols
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -458,5 +459,80 @@ func BenchmarkPlanArgmax(b *testing.B) {
 		plan := solveTournament(be, 1, 50257, mpc.WANNetwork)
 		argmaxCost(be, 1, 50257, plan, trackIndex).seconds(mpc.WANNetwork)
 		argmaxCost(be, 1, 50257, plan, trackOneHot).seconds(mpc.WANNetwork)
+	}
+}
+
+// TestDitheredComparisons runs Max, Argmax and TopK on engines whose comparisons drop low bits
+// (mpc.Engine.WithComparePrecision) over rows of near-ties, every entry within the dithered
+// step of the others, under plans with groups of two and of more: groups of more than two
+// compare exactly, so every row has exactly one winner, within one step per pairwise level of
+// the maximum; TopK ranks exactly; and the meter counts what the cost formulas say, with the
+// exact width for the larger groups.
+func TestDitheredComparisons(t *testing.T) {
+	const bits, drop, rows, n = 30, 8, 3, 200
+	x := mpc.NewTensor(rows, n)
+	vals := make([][]int64, rows)
+	for r := range rows {
+		vals[r] = make([]int64, n)
+		for i := range vals[r] {
+			vals[r][i] = int64(1<<20) + int64((i*37+r*11)%199) // within 2^8 of each other
+			x.Data[r*n+i] = uint64(vals[r][i])
+		}
+	}
+	plan := Tournament{2, 2, 5, 10}
+	for _, b := range testBackends {
+		t.Run(b.String(), func(t *testing.T) {
+			sh, err := mpc.Split(b.p, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var db backend
+			outs, st := measureAllOn(t, b, "dithered", func(e mpc.Engine) ([]*mpc.Share, error) {
+				ce, err := e.WithComparePrecision(bits, drop)
+				if err != nil {
+					return nil, err
+				}
+				db = backendOf(ce)
+				m, err := MaxWith(ce, sh[e.Party()], plan)
+				if err != nil {
+					return nil, err
+				}
+				oh, idx, err := ArgmaxWith(ce, sh[e.Party()], plan)
+				if err != nil {
+					return nil, err
+				}
+				_, top, err := TopK(ce, sh[e.Party()], 3)
+				return []*mpc.Share{m, oh, idx, top}, err
+			})
+			want := maxCost(db, rows, n, plan)
+			want.add(argmaxTotal(db, rows, n, plan, mpc.WANNetwork))
+			want.add(topkCost(db, rows, n, 3, 0))
+			assertMeterCost(t, st, want)
+			m, oh, idx, top := revealInts(t, b.p, outs[0]), revealInts(t, b.p, outs[1]), revealInts(t, b.p, outs[2]), revealInts(t, b.p, outs[3])
+			pairLevels := 2 // plan levels whose groups are pairs
+			for r := range rows {
+				best, order := slices.Max(vals[r]), make([]int, n)
+				for i := range order {
+					order[i] = i
+				}
+				slices.SortStableFunc(order, func(a, c int) int { return cmp.Compare(vals[r][c], vals[r][a]) })
+				ones := 0
+				for i := range n {
+					ones += int(oh[r*n+i])
+				}
+				w := int(idx[r])
+				if ones != 1 || w < 0 || w >= n || oh[r*n+w] != 1 {
+					t.Fatalf("row %d: argmax one-hot has %d ones, index %d", r, ones, w)
+				}
+				if low := best - int64(pairLevels<<drop); vals[r][w] < low || m[r] < low || m[r] > best {
+					t.Fatalf("row %d: argmax value %d, max %d; the maximum is %d, within %d steps allowed", r, vals[r][w], m[r], best, pairLevels)
+				}
+				for k := range 3 {
+					if int(top[r*3+k]) != order[k] {
+						t.Fatalf("row %d: top-3 %v, want %v (exact)", r, top[r*3:r*3+3], order[:3])
+					}
+				}
+			}
+		})
 	}
 }

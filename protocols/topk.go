@@ -77,6 +77,10 @@ func TopKWith(e mpc.Engine, x *mpc.Share, k int, opt TopKOptions) (sel, idx *mpc
 	if err != nil {
 		return nil, nil, err
 	}
+	// Ranks must be a permutation: transitive, exact comparisons.
+	if e, err = exactComparisons(e); err != nil {
+		return nil, nil, err
+	}
 	if opt.Eligible != nil {
 		if !slices.Equal(opt.Eligible.Shape, x.Shape) {
 			return nil, nil, fmt.Errorf("protocols: %s: eligibility mask of shape %v for input of shape %v", op, opt.Eligible.Shape, x.Shape)
@@ -265,7 +269,7 @@ func topkCost(b backend, rows, n, k, nforce int) meterCost {
 		return c
 	}
 	in := b.view()
-	c.add(ltzCost(in, rows*nf*(nf-1)/2))
+	c.add(ltzCost(in.exact(), rows*nf*(nf-1)/2))
 	c.add(oneHotCost(in.p, rows*nf, onehotCols(nf, kf)))
 	c.add(fromPairCost(b, rows*kf*nf))
 	return c
