@@ -38,9 +38,11 @@ func softmaxBits(f uint) uint { return min(f+22, fss.MaxBits) }
 // Method: masked entries are set to −2^20 (public mask: locally; secret mask: one Mul); the
 // row maximum m comes from Max; e^(x − m) by the method of Exp, kept at F = min(f + 8, 48 − 2K)
 // fractional bits (K = ceil(log2 n); 24 for n ≤ 4096) so that summing up to n entries does not
-// accumulate rounding; publicly masked entries are multiplied by 0; the row sum s ∈ [1, n] (the
-// maximum contributes e^0) is local; one reciprocal per row by the method of Reciprocal, from F
-// to 61 − F fractional bits; and one product per entry, truncated back to f bits. Entries more
+// accumulate rounding; under a public mask, exp and everything after it run on the unmasked
+// entries only (packed by their public positions, so a causal prefill pays for the lower
+// triangle), and masked entries come back as exact zeros; the row sum s ∈ [1, n] (the maximum
+// contributes e^0) is local; one reciprocal per row by the method of Reciprocal, from F to
+// 61 − F fractional bits; and one product per entry, truncated back to f bits. Entries more
 // than 16 below the maximum count as 0: their true total is below n·e^−16, 4.6e-4 for n = 4096.
 // Masked entries are exactly 0.
 //
@@ -50,7 +52,8 @@ func softmaxBits(f uint) uint { return min(f+22, fss.MaxBits) }
 // whose other entries sit 15 below the maximum, scores spread over ±200, causal and secret
 // masks; the largest measured error is 2.9e-4).
 //
-// Cost: Max's, then per entry a LessThan of 3 thresholds and per row one of 15K − 1 (K = 10 for
+// Cost: Max's, then per entry (per unmasked entry under a public mask,
+// TestSoftmaxPublicMaskCost) a LessThan of 3 thresholds and per row one of 15K − 1 (K = 10 for
 // n = 1024: 149; by FSS each costs one opened word and one key per element), and 10 rounds of
 // products (exp 6, reciprocal 2, product 2; P2: 5 in 3pc), one more with a secret mask: 240
 // bytes online and 240 offline per entry plus 24 per row in 2pc, 160 and 160 per entry plus
@@ -129,21 +132,20 @@ func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error)
 	if err != nil {
 		return nil, err
 	}
+	// Under a public mask, exp, the row sums and the products run on the unmasked entries
+	// only, packed by their public positions (a causal prefill's upper triangle costs
+	// nothing), and the masked ones come back as exact zeros.
+	pk := newPacking(mask, rows, n)
+	if d, err = pk.pack(d); err != nil {
+		return nil, err
+	}
 	done = e.Meter().Scope("exp")
 	ex, err := expScaled(e, d, uint(sf), softmaxBits(f))
 	done()
 	if err != nil {
 		return nil, fmt.Errorf("protocols: softmax: %w", err)
 	}
-	if mask != nil {
-		if ex, err = e.MulPublic(ex, mask); err != nil {
-			return nil, err
-		}
-	}
-	if ex, err = mpc.Reshape(ex, rows, n); err != nil {
-		return nil, err
-	}
-	s, err := e.MatMulPublic(ex, onesColumn(n))
+	s, err := pk.rowSums(e, ex)
 	if err != nil {
 		return nil, err
 	}
@@ -153,11 +155,103 @@ func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error)
 	if err != nil {
 		return nil, fmt.Errorf("protocols: softmax: %w", err)
 	}
+	if r, err = pk.spread(r); err != nil {
+		return nil, err
+	}
 	p, err := e.MulTruncBits(ex, r, 61-f)
 	if err != nil {
 		return nil, err
 	}
+	if p, err = pk.unpack(p); err != nil {
+		return nil, err
+	}
 	return mpc.Reshape(p, x.Shape...)
+}
+
+// packing is the layout of a softmax's entries over rows×n: with a public mask that masks some
+// entries, the unmasked ones in row-major order as 1×K; otherwise all of them as rows×n.
+type packing struct {
+	rows, n int
+	keep    []int // flat positions of the unmasked entries (nil: every entry, unpacked)
+	row     []int // the row of each
+}
+
+// newPacking returns the packing of the entries mask keeps; mask, if any, has rows×n entries.
+func newPacking(mask *mpc.Tensor, rows, n int) *packing {
+	pk := &packing{rows: rows, n: n}
+	if mask == nil || !slices.Contains(mask.Data, 0) {
+		return pk
+	}
+	for i, b := range mask.Data {
+		if b == 1 {
+			pk.keep = append(pk.keep, i)
+			pk.row = append(pk.row, i/n)
+		}
+	}
+	return pk
+}
+
+// pack returns x's entries (x has rows×n) in the packing.
+func (pk *packing) pack(x *mpc.Share) (*mpc.Share, error) {
+	if pk.keep == nil {
+		return mpc.Reshape(x, pk.rows, pk.n)
+	}
+	flat, err := mpc.Reshape(x, 1, pk.rows*pk.n)
+	if err != nil {
+		return nil, err
+	}
+	return mpc.Take(flat, 1, pk.keep)
+}
+
+// rowSums returns the row sums (rows×1) of packed entries: local.
+func (pk *packing) rowSums(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
+	if pk.keep == nil {
+		return e.MatMulPublic(x, onesColumn(pk.n))
+	}
+	terms := make([][]linTerm, pk.rows)
+	for j, r := range pk.row {
+		terms[r] = append(terms[r], linTerm{j, 1})
+	}
+	s, err := linearMap(e, x, terms, nil)
+	if err != nil {
+		return nil, err
+	}
+	return mpc.Reshape(s, pk.rows, 1)
+}
+
+// spread returns the per-row values r (rows×1) in the shape the product with packed entries
+// takes: r itself where the entries are rows×n (the product broadcasts it), else each packed
+// entry's row value.
+func (pk *packing) spread(r *mpc.Share) (*mpc.Share, error) {
+	if pk.keep == nil {
+		return r, nil
+	}
+	flat, err := mpc.Reshape(r, 1, pk.rows)
+	if err != nil {
+		return nil, err
+	}
+	return mpc.Take(flat, 1, pk.row)
+}
+
+// unpack returns packed entries as rows×n, the masked ones exactly 0: local.
+func (pk *packing) unpack(x *mpc.Share) (*mpc.Share, error) {
+	if pk.keep == nil {
+		return x, nil
+	}
+	n := pk.rows * pk.n
+	return mpc.NewShare([]int{pk.rows, pk.n}, scatter(x.Own, pk.keep, n), scatter(x.Next, pk.keep, n))
+}
+
+// scatter returns a vector of n zeros with src[j] at keep[j] (nil for nil).
+func scatter(src []uint64, keep []int, n int) []uint64 {
+	if src == nil {
+		return nil
+	}
+	out := make([]uint64, n)
+	for j, i := range keep {
+		out[i] = src[j]
+	}
+	return out
 }
 
 // broadcastsTo reports whether shape from broadcasts (numpy rules) to exactly shape to.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/privinfer/mpcache/mpc"
+	"github.com/privinfer/mpcache/mpc/mpctest"
 )
 
 // fxSoftmax is the float64 reference along rows of n over the entries whose keep[i] is true
@@ -144,4 +145,40 @@ func TestSoftmax(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestSoftmaxPublicMaskCost checks that under a public mask exp and the normalisation run on
+// the unmasked entries only: with a causal mask over T×T, the exp's traffic (2pc, P0, whose
+// material is exactly per element) is that of T(T+1)/2 entries, and the rounds are those of
+// the unmasked softmax.
+func TestSoftmaxPublicMaskCost(t *testing.T) {
+	const T = 64
+	causal := mpc.NewTensor(T, T)
+	for q := 0; q < T; q++ {
+		for k := 0; k <= q; k++ {
+			causal.Data[q*T+k] = 1
+		}
+	}
+	sh := shareFloats(t, mpc.TwoPC, make([]float64, T*T), 1, T, T)
+	stat := func(opt SoftmaxOptions) (exp, all mpc.Stat) {
+		rs := mpctest.Run(t, mpc.TwoPC, mpctest.Memory, mpc.Config{}, func(e mpc.Engine) ([2]mpc.Stat, error) {
+			e.Meter().Reset()
+			done := e.Meter().Scope("s")
+			_, err := Softmax(e, sh[e.Party()], opt)
+			done()
+			return [2]mpc.Stat{e.Meter().Under("s/exp"), e.Meter().Under("s")}, err
+		})
+		return rs[0][0], rs[0][1]
+	}
+	fullExp, full := stat(SoftmaxOptions{})
+	maskExp, masked := stat(SoftmaxOptions{Mask: causal})
+	kept := int64(T * (T + 1) / 2)
+	if maskExp.OfflineRecv*T*T != fullExp.OfflineRecv*kept || maskExp.OnlineSent*T*T != fullExp.OnlineSent*kept {
+		t.Errorf("exp under a causal mask: offline %d, online %d bytes; unmasked %d, %d: want the fraction %d/%d",
+			maskExp.OfflineRecv, maskExp.OnlineSent, fullExp.OfflineRecv, fullExp.OnlineSent, kept, T*T)
+	}
+	if masked.Rounds != full.Rounds {
+		t.Errorf("rounds %d under the mask, %d without", masked.Rounds, full.Rounds)
+	}
+	t.Logf("softmax %d×%d: offline %d → %d bytes under the causal mask", T, T, full.OfflineRecv, masked.OfflineRecv)
 }
