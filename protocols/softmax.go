@@ -36,9 +36,11 @@ func softmaxBits(f uint) uint { return min(f+22, fss.MaxBits) }
 // with e.Frac() fractional bits.
 //
 // Method: masked entries are set to −2^20 (public mask: locally; secret mask: one Mul); the
-// row maximum m comes from Max; e^(x − m) by the method of Exp, kept at F = min(f + 8, 48 − 2K)
-// fractional bits (K = ceil(log2 n); 24 for n ≤ 4096) so that summing up to n entries does not
-// accumulate rounding; under a public mask, exp and everything after it run on the unmasked
+// row maximum m comes from Max (under a public mask, over blocks of rows cut to their longest
+// unmasked prefix where the cost model finds that faster on the engine's network: maskedMax);
+// e^(x − m) by the method of Exp, kept at F = min(f + 8, 48 − 2K) fractional bits
+// (K = ceil(log2 n); 24 for n ≤ 4096) so that summing up to n entries does not accumulate
+// rounding; under a public mask, exp and everything after it run on the unmasked
 // entries only (packed by their public positions, so a causal prefill pays for the lower
 // triangle), and masked entries come back as exact zeros; the row sum s ∈ [1, n] (the maximum
 // contributes e^0) is local; one reciprocal per row by the method of Reciprocal, from F to
@@ -123,7 +125,7 @@ func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error)
 		return nil, err
 	}
 	done := e.Meter().Scope("max")
-	m, err := Max(ce, y)
+	m, err := maskedMax(ce, y, mask)
 	done()
 	if err != nil {
 		return nil, fmt.Errorf("protocols: softmax: %w", err)
@@ -166,6 +168,93 @@ func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error)
 		return nil, err
 	}
 	return mpc.Reshape(p, x.Shape...)
+}
+
+// maskedMax is the maximum along the last axis of y, whose masked entries (mask 0, if a mask is
+// given) sit at maskedScore, as Max returns it. Beyond the last unmasked entry of its row, a
+// row holds only masked entries, which cannot win, so with a mask the rows may be ranked by
+// that prefix length and split into blocks, each a Max of its own over its longest prefix: a
+// causal mask then leaves about half the comparisons. Each block adds its Max's rounds, so the
+// number of blocks (1, 2, 4, 8 or 16) is the one the tournament cost model estimates fastest on
+// the engine's network (PlanTournament's estimate, summed over the blocks); the choice depends
+// on the shapes, the mask and the network only, which are public.
+func maskedMax(e mpc.Engine, y *mpc.Share, mask *mpc.Tensor) (*mpc.Share, error) {
+	rows, n := y.Len()/y.Shape[len(y.Shape)-1], y.Shape[len(y.Shape)-1]
+	if mask == nil {
+		return Max(e, y)
+	}
+	// order lists the rows by their prefix length, shortest first; prefix[r] is row r's.
+	prefix := make([]int, rows)
+	for r := range rows {
+		for i := n - 1; i >= 0; i-- {
+			if mask.Data[r*n+i] == 1 {
+				prefix[r] = i + 1
+				break
+			}
+		}
+	}
+	order := make([]int, rows)
+	for r := range order {
+		order[r] = r
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return prefix[a] - prefix[b] })
+	// blocks cuts order into k blocks of about equal row counts.
+	blocks := func(k int) [][]int {
+		var out [][]int
+		for b := range k {
+			if lo, hi := b*rows/k, (b+1)*rows/k; hi > lo {
+				out = append(out, order[lo:hi])
+			}
+		}
+		return out
+	}
+	b, link := backendOf(e), e.Network()
+	best, bestT := 1, -1.0
+	for k := 1; k <= 16 && k <= rows; k *= 2 {
+		var c meterCost
+		for _, blk := range blocks(k) {
+			w := prefix[blk[len(blk)-1]]
+			c.add(maxCost(b, len(blk), w, planTournament(b, len(blk), w, link)))
+		}
+		if t := c.seconds(link); bestT < 0 || t < bestT {
+			best, bestT = k, t
+		}
+	}
+	if best == 1 && prefix[order[rows-1]] == n {
+		return Max(e, y)
+	}
+	y2, err := mpc.Reshape(y, rows, n)
+	if err != nil {
+		return nil, err
+	}
+	var ms []*mpc.Share
+	for _, blk := range blocks(best) {
+		part, err := mpc.Take(y2, 0, blk)
+		if err != nil {
+			return nil, err
+		}
+		if part, err = mpc.Slice(part, 1, 0, prefix[blk[len(blk)-1]]); err != nil {
+			return nil, err
+		}
+		m, err := Max(e, part)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	m, err := mpc.Concat(0, ms...)
+	if err != nil {
+		return nil, err
+	}
+	// Back to the rows' own order: row order[j] is at j.
+	at := make([]int, rows)
+	for j, r := range order {
+		at[r] = j
+	}
+	if m, err = mpc.Take(m, 0, at); err != nil {
+		return nil, err
+	}
+	return mpc.Reshape(m, withLast(y.Shape, 1)...)
 }
 
 // packing is the layout of a softmax's entries over rows×n: with a public mask that masks some
