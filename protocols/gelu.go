@@ -25,23 +25,24 @@ import (
 //
 // Accuracy (f = 16): either fit is within 2e-4 of float64 (the quadratic pieces from 1/64 below
 // their cuts, where FSS comparisons are dithered); with fixed-point rounding the absolute error
-// stays below 3e-4 on [−16, 16] (TestActivations), and the asymptotes are exact for any
-// |x| < 2^(62−2f) (2^30), with 0 from 1/64 below the lowest cut.
+// stays below 3e-4 on [−16, 16] (TestActivations), and the asymptotes are exact up to
+// |x| = 2^20 (activationRange; 2^(62−2f) where that is smaller), with 0 from 1/64 below the
+// lowest cut.
 //
 // Cost per element (TestApproxCosts). By FSS: x fixed (2pc: 1 round, 8 bytes), one LessThan of
 // the fixed x against 14 thresholds mapped to the 3 coefficients (no round: the fix's opened
 // difference is the masked value; one DCF key), then two truncated products that open only the
 // coefficient operand; 3pc runs the same on its two-party view (mpc.Engine.Pair) and moves the
 // result back (1 round, 8 bytes at P0 and P1; P2 sends nothing). The comparisons cover the
-// exact range above and no more, at the resolution of the cuts' grid (activationPrecision: 39
-// bits above 10 dropped at f = 16; each cut is dithered over the grid step of 1/64 below it,
-// where the quadratic pieces are fitted to hold), so the key is 928 bytes instead of the full
+// range above and no more, at the resolution of the cuts' grid (activationPrecision: 29 bits
+// above 10 dropped at f = 16; each cut is dithered over the grid step of 1/64 below it, where
+// the quadratic pieces are fitted to hold), so the key is 688 bytes instead of the full
 // width's 1528. By the circuit: 8 comparisons, then 4 products in two MulTrunc levels. In
 // total:
 //
 //	            rounds  online B               offline B
-//	2pc FSS     5       40                     976
-//	3pc FSS     6       48 (P0, P1), 0 (P2)    976
+//	2pc FSS     5       40                     736
+//	3pc FSS     6       48 (P0, P1), 0 (P2)    736
 //	2pc circuit 12      1569                   928
 //	3pc circuit 12      1408 (P0), 896 (P1)    64
 func GeLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
@@ -55,22 +56,30 @@ func GeLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 //
 // Accuracy (f = 16): either fit is within 2e-4 of float64; with rounding the absolute error
 // stays below 3e-4 on [−16, 16] for the quadratic pieces and 3.5e-4 for the cubic ones
-// (TestActivations); exact asymptotes for |x| < 2^(62−2f).
+// (TestActivations); exact asymptotes up to |x| = 2^20, as GeLU's.
 //
 // Cost per element: by FSS exactly GeLU's (one opened word and one key whatever the number of
-// cuts): 5 rounds (2pc) and 6 (3pc), 40 and 48 bytes online, offline 976; by the circuit 12
+// cuts): 5 rounds (2pc) and 6 (3pc), 40 and 48 bytes online, offline 736; by the circuit 12
 // rounds, 1937.25 bytes online (2pc; 3pc: 1744 at P0, 1104 at P1), offline 1136 and 64.
 func SiLU(e mpc.Engine, x *mpc.Share) (*mpc.Share, error) {
 	return fittedActivation(e, "silu", x, &siluQuadratic, &siluCubic)
 }
 
+// activationRange is the binary order of the largest |x| GeLU and SiLU take at f fractional
+// bits: 2^20, 32 times the deviation from the row mean that LayerNorm and RMSNorm admit in the
+// residual stream (2^(31−f), 2^15 at f = 16) and far beyond any hidden activation of a trained
+// model, and no more than the products' headroom allows (2^(62−2f)).
+func activationRange(f uint) uint { return min(20, 62-2*f) }
+
 // activationPrecision is the precision of GeLU's and SiLU's comparisons at f fractional bits
-// (see mpc.Engine.WithComparePrecision): inputs within their exact range, |x| < 2^(62−2f),
-// differ from the cuts (|t| < 11) by less than 2^(64−f) − 2^drop ring units, and the cuts need
-// no finer resolution than their grid (cutPrecision). The width above the dropped bits is
-// 65 − f − drop, 39 at f = 16 (the keys 928 bytes, against 1168 for the 49 an exact comparison
-// needs).
-func activationPrecision(f uint) (bits, drop uint) { return cutPrecision(f, min(65-f, fss.MaxBits)) }
+// (see mpc.Engine.WithComparePrecision): inputs up to 2^activationRange differ from the cuts
+// (|t| < 11) by less than 2^(range+1+f) ring units, which range + f + 3 bits hold with their
+// sign and the borrow of the dropped bits, and the cuts need no finer resolution than their
+// grid (cutPrecision). At f = 16: 29 bits above 10 dropped, 688-byte keys, against 1168 for the
+// 49 bits of an exact comparison over the products' whole headroom (2^30).
+func activationPrecision(f uint) (bits, drop uint) {
+	return cutPrecision(f, min(activationRange(f)+f+3, fss.MaxBits))
+}
 
 // withActivationPrecision returns e comparing at activationPrecision.
 func withActivationPrecision(e mpc.Engine) (mpc.Engine, error) {
