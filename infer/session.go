@@ -202,11 +202,14 @@ func (s *Session) Next(logits *mpc.Share) (onehot, id *mpc.Share, err error) {
 func (s *Session) next(logits *mpc.Share, inView bool) (onehot, id *mpc.Share, err error) {
 	defer s.e.Meter().Scope(s.phase)()
 	defer s.e.Meter().Scope("lm_head/argmax")()
-	argmax, bits, drop := protocols.Argmax, s.e.Frac()+logitBits, uint(0)
-	if f := s.e.Frac(); inView && f > 1 {
-		argmax, bits, drop = protocols.ArgmaxInView, f+logitBits+2, f-1
-	} else if inView {
+	f := s.e.Frac()
+	argmax, bits, drop := protocols.Argmax, f+logitBits, uint(0)
+	if inView {
 		argmax, bits = protocols.ArgmaxInView, 2*f+logitBits
+		if f > 1 {
+			drop = f - 1
+			bits += 1 - drop // one bit more for the borrow of the dropped ones
+		}
 	}
 	ce, err := s.e.WithComparePrecision(min(bits, 64-drop), drop)
 	if err != nil {

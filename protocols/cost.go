@@ -29,9 +29,13 @@ func (b backend) exact() backend {
 	if bits == 0 {
 		bits = fss.MaxBits
 	}
-	b, b.drop = b.withBits(min(bits+b.drop, fss.MaxBits)), 0
+	b, b.drop = b.withBits(exactWidth(bits, b.drop)), 0
 	return b
 }
+
+// exactWidth is the width of exact comparisons over the range of comparisons over bits above
+// drop dropped bits.
+func exactWidth(bits, drop uint) uint { return min(bits+drop, fss.MaxBits) }
 
 // exactComparisons is e comparing exactly over the range of its comparisons (the dropped
 // bits back, see mpc.Engine.WithComparePrecision): where a winner must beat every other member
@@ -41,7 +45,7 @@ func exactComparisons(e mpc.Engine) (mpc.Engine, error) {
 	if e.CompareDrop() == 0 {
 		return e, nil
 	}
-	return e.WithComparePrecision(min(e.CompareBits()+e.CompareDrop(), fss.MaxBits), 0)
+	return e.WithCompareBits(exactWidth(e.CompareBits(), e.CompareDrop()))
 }
 
 // withBits is b comparing over bits (fss.MaxBits is stored as 0, so that backends compare

@@ -15,9 +15,8 @@ import (
 // among the cuts, from −3.78125 to 3.796875 (3.78125 for the cubic pieces); below the first
 // the result is exactly 0 and from the last on it is exactly x; on the segments between, a
 // polynomial in x − centre whose centre and coefficients are local combinations of the
-// comparison bits. With FSS comparisons (the
-// default), where any number of cuts costs one opened word per element, the pieces are
-// quadratics on 14 cuts, evaluated by Horner's rule in two products; with the boolean circuit,
+// comparison bits. With FSS comparisons (the default), where any number of cuts costs one
+// opened word per element, the pieces are quadratics on 14 cuts, evaluated by Horner's rule in two products; with the boolean circuit,
 // where each cut is a comparison of its own, cubics on 8 cuts by Estrin's scheme in two levels
 // (four products). The tolerance is tight (2e-4) because activation errors are correlated
 // across a layer's hidden units and add up coherently in the next projection: with SiLU at

@@ -2,6 +2,7 @@ package protocols
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 
@@ -125,7 +126,7 @@ func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error)
 		return nil, err
 	}
 	done := e.Meter().Scope("max")
-	m, err := maskedMax(ce, y, mask)
+	m, err := maskedMax(ce, y, mask, rows, n)
 	done()
 	if err != nil {
 		return nil, fmt.Errorf("protocols: softmax: %w", err)
@@ -170,16 +171,15 @@ func Softmax(e mpc.Engine, x *mpc.Share, opt SoftmaxOptions) (*mpc.Share, error)
 	return mpc.Reshape(p, x.Shape...)
 }
 
-// maskedMax is the maximum along the last axis of y, whose masked entries (mask 0, if a mask is
-// given) sit at maskedScore, as Max returns it. Beyond the last unmasked entry of its row, a
+// maskedMax is the maximum along the last axis of y (rows×n entries), whose masked entries
+// (mask 0, if a mask is given) sit at maskedScore, as Max returns it. Beyond the last unmasked entry of its row, a
 // row holds only masked entries, which cannot win, so with a mask the rows may be ranked by
 // that prefix length and split into blocks, each a Max of its own over its longest prefix: a
 // causal mask then leaves about half the comparisons. Each block adds its Max's rounds, so the
 // number of blocks (1, 2, 4, 8 or 16) is the one the tournament cost model estimates fastest on
 // the engine's network (PlanTournament's estimate, summed over the blocks); the choice depends
 // on the shapes, the mask and the network only, which are public.
-func maskedMax(e mpc.Engine, y *mpc.Share, mask *mpc.Tensor) (*mpc.Share, error) {
-	rows, n := y.Len()/y.Shape[len(y.Shape)-1], y.Shape[len(y.Shape)-1]
+func maskedMax(e mpc.Engine, y *mpc.Share, mask *mpc.Tensor, rows, n int) (*mpc.Share, error) {
 	if mask == nil {
 		return Max(e, y)
 	}
@@ -209,14 +209,14 @@ func maskedMax(e mpc.Engine, y *mpc.Share, mask *mpc.Tensor) (*mpc.Share, error)
 		return out
 	}
 	b, link := backendOf(e), e.Network()
-	best, bestT := 1, -1.0
+	best, bestT := 1, math.Inf(1)
 	for k := 1; k <= 16 && k <= rows; k *= 2 {
 		var c meterCost
 		for _, blk := range blocks(k) {
 			w := prefix[blk[len(blk)-1]]
 			c.add(maxCost(b, len(blk), w, planTournament(b, len(blk), w, link)))
 		}
-		if t := c.seconds(link); bestT < 0 || t < bestT {
+		if t := c.seconds(link); t < bestT {
 			best, bestT = k, t
 		}
 	}
